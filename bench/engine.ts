@@ -24,7 +24,8 @@ interface BlockParams {
 
 function blockSetup(T = 128, d = 768, vocab = 768) {
   const g = new torch.Generator(0);
-  const p = (...s: number[]) => torch.scope(() => torch.randn(s, { generator: g }).mul(0.02).keep()).requiresGrad_();
+  const p = (...s: number[]) =>
+    torch.scope(() => torch.randn(s, { generator: g }).mul(0.02).keep()).requiresGrad_();
   const ones = (n: number) => torch.ones(n).requiresGrad_();
   const zeros = (n: number) => torch.zeros(n).requiresGrad_();
   const P: BlockParams = {
@@ -50,7 +51,13 @@ function blockSetup(T = 128, d = 768, vocab = 768) {
   return { P, x, y, mask, heads: 12 };
 }
 
-function blockStep(P: BlockParams, x0: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, heads: number): number {
+function blockStep(
+  P: BlockParams,
+  x0: torch.Tensor,
+  y: torch.Tensor,
+  mask: torch.Tensor,
+  heads: number,
+): number {
   return torch.scope(() => {
     const [B, T, d] = x0.shape as [number, number, number];
     const hd = d / heads;

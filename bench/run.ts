@@ -13,23 +13,49 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import { runEngineBench } from "./engine.js";
+import { GPT2_SMALL, forwardThroughput, loadPeakRss, randomCheckpoint } from "./models.js";
 
 const benchDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "bench");
 const python = process.env.EDITEVAL_BENCH_PYTHON ?? "/usr/bin/python3";
 
+const cacheDir = join(benchDir, "..", ".editeval-cache", "bench");
+
 interface Suite {
   name: string;
   python: string;
+  pythonArgs?: () => string[];
+  /** "time": lower is better (ratio EditEval / PyTorch); "rate": higher is better (ratio EditEval / PyTorch too) */
   run: (quick: boolean) => Record<string, number>;
 }
-const suites: Suite[] = [{ name: "engine", python: "engine_torch.py", run: runEngineBench }];
+const gpt2Dir = () => randomCheckpoint(join(cacheDir, "gpt2-small-random"), GPT2_SMALL);
+const suites: Suite[] = [
+  { name: "engine", python: "engine_torch.py", run: runEngineBench },
+  {
+    name: "models",
+    python: "models_torch.py",
+    pythonArgs: () => [gpt2Dir()],
+    run: (quick) => {
+      const dir = gpt2Dir();
+      const rss = loadPeakRss(dir);
+      console.log(
+        `  load ${dir}: weights ${rss.weightsMiB.toFixed(0)} MiB, RSS before ${rss.baseMiB.toFixed(0)} MiB, peak ${rss.peakMiB.toFixed(0)} MiB: ` +
+          `(peak - before) / weights = ${rss.ratio.toFixed(3)} (target <= 1.15)`,
+      );
+      return { "gpt2-small forward 8x256 (tokens/s)": forwardThroughput(dir, quick) };
+    },
+  },
+];
 
-function runPython(script: string, quick: boolean): { torch: string; results: Record<string, number> } | null {
+function runPython(
+  script: string,
+  quick: boolean,
+  extra: string[] = [],
+): { torch: string; results: Record<string, number> } | null {
   if (!existsSync(python)) {
     console.log(`  (no ${python}: install Debian's python3-torch to compare)`);
     return null;
   }
-  const r = spawnSync(python, [join(benchDir, script), ...(quick ? ["--quick"] : [])], {
+  const r = spawnSync(python, [join(benchDir, script), ...extra, ...(quick ? ["--quick"] : [])], {
     encoding: "utf8",
     maxBuffer: 1 << 24,
   });
@@ -50,12 +76,14 @@ console.log(
 for (const s of suites) {
   if (wanted.length > 0 && !wanted.includes(s.name)) continue;
   console.log(`\n## ${s.name}`);
-  const py = runPython(s.python, quick);
+  const py = runPython(s.python, quick, s.pythonArgs?.() ?? []);
   const ours = s.run(quick);
-  console.log(`| work | PyTorch ${py?.torch ?? "-"} (ms) | EditEval (ms) | ratio |`);
+  console.log(`| work | PyTorch ${py?.torch ?? "-"} | EditEval | ratio EditEval/PyTorch |`);
   console.log("|---|---:|---:|---:|");
   for (const [k, v] of Object.entries(ours)) {
     const p = py?.results[k];
-    console.log(`| ${k} | ${p === undefined ? "-" : p.toFixed(2)} | ${v.toFixed(2)} | ${p === undefined ? "-" : (v / p).toFixed(3)} |`);
+    console.log(
+      `| ${k} | ${p === undefined ? "-" : p.toFixed(2)} | ${v.toFixed(2)} | ${p === undefined ? "-" : (v / p).toFixed(3)} |`,
+    );
   }
 }

@@ -12,6 +12,7 @@
 namespace ee {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitAllocator(env, exports);
   const char* omp = std::getenv("OMP_NUM_THREADS");
   int threads = 1;
   if (omp && std::atoi(omp) > 0) threads = std::atoi(omp);

@@ -79,5 +79,6 @@ void InitNN(Napi::Env env, Napi::Object exports);
 void InitLinalg(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitIO(Napi::Env env, Napi::Object exports);
+void InitAllocator(Napi::Env env, Napi::Object exports);
 
 }  // namespace ee

@@ -39,7 +39,10 @@ export function assertClose(
       continue;
     }
     const err = Math.abs(x - y);
-    assert.ok(err <= tol * Math.max(1, Math.abs(y)), `${what}[${i}]: ${x} vs expected ${y} (|diff| ${err} > ${tol})`);
+    assert.ok(
+      err <= tol * Math.max(1, Math.abs(y)),
+      `${what}[${i}]: ${x} vs expected ${y} (|diff| ${err} > ${tol})`,
+    );
   }
 }
 
@@ -62,12 +65,24 @@ export function gradcheck(
   const tol = opts.tol ?? 1e-5;
   const name = opts.name ?? "gradcheck";
   torch.scope(() => {
-    const xs = inputs.map((x) => x.detach().clone().requiresGrad_(x.requiresGrad || x.dtype === "float64"));
+    const xs = inputs.map((x) =>
+      x
+        .detach()
+        .clone()
+        .requiresGrad_(x.requiresGrad || x.dtype === "float64"),
+    );
     const out0 = fn(...xs);
     const w = torch.randn(out0.shape, { dtype: "float64", generator: new torch.Generator(123) });
     out0.mul(w).sum().backward();
     const objective = (vals: torch.Tensor[]): number =>
-      torch.noGrad(() => torch.scope(() => fn(...vals).mul(w).sum().item()));
+      torch.noGrad(() =>
+        torch.scope(() =>
+          fn(...vals)
+            .mul(w)
+            .sum()
+            .item(),
+        ),
+      );
     xs.forEach((x, k) => {
       if (!x.requiresGrad) return;
       const g = x.grad;

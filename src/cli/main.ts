@@ -1,48 +1,78 @@
 /**
- * The `editeval` command line. One file per subcommand under src/cli/; this file dispatches.
+ * The `editeval` command line. Subcommands live in their own files under src/cli/; this file dispatches
+ * and turns errors into messages (exit 2 for usage errors, 1 for failures).
  */
 import * as torch from "../torch/index.js";
+import { UsageError } from "./args.js";
+import { generateCommand, logitsCommand, scoreCommand, tokenizeCommand } from "./model-commands.js";
+import { convertLlama2cCommand } from "./convert.js";
 
-const HELP = `editeval: edit the knowledge of language models and measure what the editing does to them
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
+  logits: { summary: "full logits of a token sequence", run: logitsCommand },
+  generate: { summary: "continue a prompt (greedy or sampling)", run: generateCommand },
+  score: { summary: "log-likelihood of a continuation given a context", run: scoreCommand },
+  tokenize: { summary: "token ids of a text", run: tokenizeCommand },
+  "convert-llama2c": {
+    summary: "convert a llama2.c checkpoint to a Hugging Face directory",
+    run: convertLlama2cCommand,
+  },
+  info: { summary: "libtorch version, threads, devices", run: infoCommand },
+  demo: { summary: "the embedded study (not built yet)", run: demoCommand },
+};
 
-Usage: editeval <command> [options]
+function help(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    "editeval: edit the knowledge of language models and measure what the editing does to them",
+    "",
+    "Usage: editeval <command> [options]      (editeval <command> --help for its options)",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`),
+  ].join("\n");
+}
 
-Commands:
-  info       libtorch version, threads, devices
-  demo       the embedded study (not built yet: prints what exists so far)
-  help       this text
+function infoCommand(argv: string[]): number {
+  const v = torch.version();
+  const info = {
+    torch: v.torch,
+    intraOpThreads: torch.getNumThreads(),
+    cuda: torch.cudaIsAvailable(),
+    openblasThreads: process.env.OPENBLAS_NUM_THREADS ?? "(OpenBLAS default: one per core)",
+  };
+  if (argv.includes("--json")) console.log(JSON.stringify(info));
+  else for (const [k, val] of Object.entries(info)) console.log(`${k}: ${val}`);
+  return 0;
+}
 
-Run 'editeval <command> --help' for a command's options.`;
+function demoCommand(): number {
+  console.log(
+    "editeval demo: the embedded study (train a small model on a synthetic world, edit it 0..200 times, " +
+      "report) is not built yet. What exists: the engine and model commands (editeval help), and `npm test`.",
+  );
+  return 0;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      console.log(HELP);
-      return 0;
-    case "info": {
-      const v = torch.version();
-      const info = {
-        torch: v.torch,
-        intraOpThreads: torch.getNumThreads(),
-        cuda: torch.cudaIsAvailable(),
-        openblasThreads: process.env.OPENBLAS_NUM_THREADS ?? "(OpenBLAS default: one per core)",
-      };
-      if (rest.includes("--json")) console.log(JSON.stringify(info));
-      else for (const [k, val] of Object.entries(info)) console.log(`${k}: ${val}`);
-      return 0;
-    }
-    case "demo":
-      console.log(
-        "editeval demo: the embedded study (train a small model on a synthetic world, edit it 0..200 times, " +
-          "report) is not built yet. The engine is: try 'editeval info' and 'npm test'.",
-      );
-      return 0;
-    default:
-      console.error(`editeval: unknown command '${cmd}'. Run 'editeval help'.`);
+  if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
+    console.log(help());
+    return 0;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    console.error(`editeval: unknown command '${cmd}'. Run 'editeval help'.`);
+    return 2;
+  }
+  try {
+    return await c.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(e.message);
       return 2;
+    }
+    console.error(`editeval ${cmd}: ${(e as Error).message}`);
+    if (process.env.EDITEVAL_DEBUG) console.error((e as Error).stack);
+    return 1;
   }
 }

@@ -60,7 +60,8 @@ export class ConfigReader {
       if (def === undefined) this.fail(field, "is required");
       return def;
     }
-    if (typeof v !== "number" || !Number.isInteger(v)) this.fail(field, `must be an integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v))
+      this.fail(field, `must be an integer, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -99,7 +100,8 @@ export class ConfigReader {
     const v = this.raw[field];
     if (v === undefined || v === null) return null;
     if (typeof v === "number" && Number.isInteger(v)) return v;
-    if (Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isInteger(x))) return v as number[];
+    if (Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isInteger(x)))
+      return v as number[];
     this.fail(field, `must be a token id or a list of ids, got ${JSON.stringify(v)}`);
   }
 
@@ -127,11 +129,21 @@ export class ConfigReader {
 
 /** Checks divisibility constraints shared by all families. */
 export function validateConfig(cfg: ModelConfig, file: string): ModelConfig {
-  if (cfg.hiddenSize % cfg.numHeads !== 0 && cfg.headDim * cfg.numHeads !== cfg.hiddenSize && cfg.modelType !== "qwen2")
-    throw new Error(`${file}: hidden size ${cfg.hiddenSize} is not divisible by the number of heads ${cfg.numHeads}`);
+  if (
+    cfg.hiddenSize % cfg.numHeads !== 0 &&
+    cfg.headDim * cfg.numHeads !== cfg.hiddenSize &&
+    cfg.modelType !== "qwen2"
+  )
+    throw new Error(
+      `${file}: hidden size ${cfg.hiddenSize} is not divisible by the number of heads ${cfg.numHeads}`,
+    );
   if (cfg.numHeads % cfg.numKvHeads !== 0)
-    throw new Error(`${file}: num_attention_heads ${cfg.numHeads} is not a multiple of num_key_value_heads ${cfg.numKvHeads}`);
+    throw new Error(
+      `${file}: num_attention_heads ${cfg.numHeads} is not a multiple of num_key_value_heads ${cfg.numKvHeads}`,
+    );
   if (cfg.rotaryDim % 2 !== 0 || cfg.rotaryDim > cfg.headDim)
-    throw new Error(`${file}: rotary dimension ${cfg.rotaryDim} must be even and at most the head dimension ${cfg.headDim}`);
+    throw new Error(
+      `${file}: rotary dimension ${cfg.rotaryDim} must be even and at most the head dimension ${cfg.headDim}`,
+    );
   return cfg;
 }

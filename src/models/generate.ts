@@ -57,7 +57,10 @@ export function leftPad(prompts: number[][], padId: number): { ids: Tensor; mask
 }
 
 /** Applies temperature, top-k and top-p to logits [B, V] (transformers' warpers) and returns new logits. */
-export function warpLogits(logits: Tensor, o: { temperature?: number; topK?: number; topP?: number }): Tensor {
+export function warpLogits(
+  logits: Tensor,
+  o: { temperature?: number; topK?: number; topP?: number },
+): Tensor {
   let s = logits;
   if (o.temperature !== undefined && o.temperature !== 1) {
     if (!(o.temperature > 0)) throw new Error(`temperature must be > 0, got ${o.temperature}`);
@@ -88,7 +91,8 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   const pad = opts.padTokenId ?? model.config.padTokenId ?? [...eos][0] ?? 0;
   const useCache = opts.useCache ?? true;
   const gen = opts.doSample ? new torch.Generator(opts.seed ?? 0) : null;
-  if (opts.stopStrings?.length && !opts.decode) throw new Error("generate: stopStrings need a decode function");
+  if (opts.stopStrings?.length && !opts.decode)
+    throw new Error("generate: stopStrings need a decode function");
 
   const results: Generation[] = prompts.map(() => ({ tokens: [], finishReason: "length" }));
   let active = prompts.map((_, i) => i); // original row index of each batch row
@@ -105,7 +109,12 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
     for (let step = 0; step < opts.maxNewTokens && active.length > 0; step++) {
       const next = torch.scope(() => {
         const out = torch.noGrad(() =>
-          model.forward({ inputIds: useCache ? nextInput : allIds, attentionMask: mask, cache, lastOnly: true }),
+          model.forward({
+            inputIds: useCache ? nextInput : allIds,
+            attentionMask: mask,
+            cache,
+            lastOnly: true,
+          }),
         );
         let logits = out.logits.select(1, 0).to("float32"); // [B, V]
         if (step < (opts.minNewTokens ?? 0) && eos.size > 0) {
@@ -140,7 +149,10 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
       const prevMask = mask;
       const prevInput = nextInput;
       const grown = torch.scope(() => {
-        const nt = torch.tensor(next.map((t) => [t]), { dtype: "int64" });
+        const nt = torch.tensor(
+          next.map((t) => [t]),
+          { dtype: "int64" },
+        );
         let m = torch.cat([mask, torch.ones([mask.size(0), 1], { dtype: "int64" })], 1);
         let ids = useCache ? prevIds : torch.cat([allIds, nt], 1);
         let ni = nt;

@@ -10,7 +10,13 @@ import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { ConfigReader, validateConfig, type ModelConfig } from "./config.js";
 import { activation, buildAttentionMask, scaledDotProductAttention } from "./layers.js";
-import { defaultPositionIds, type Architecture, type CausalLM, type ForwardInputs, type ForwardOutput } from "./model.js";
+import {
+  defaultPositionIds,
+  type Architecture,
+  type CausalLM,
+  type ForwardInputs,
+  type ForwardOutput,
+} from "./model.js";
 
 const { F } = torch;
 
@@ -116,19 +122,29 @@ export const gpt2: Architecture = {
     const hd = c.headDim;
     const hidden: Tensor[] = [];
 
-    const wte = model.module("transformer.wte", inp.inputIds, (ids) => F.embedding(ids, P("transformer.wte.weight")));
+    const wte = model.module("transformer.wte", inp.inputIds, (ids) =>
+      F.embedding(ids, P("transformer.wte.weight")),
+    );
     const wpe = model.module("transformer.wpe", pos, (p) => F.embedding(p, P("transformer.wpe.weight")));
     let h = wte.add(wpe);
 
     for (let l = 0; l < c.numLayers; l++) {
       const p = `transformer.h.${l}`;
       if (inp.outputHiddenStates) hidden.push(h);
-      h = model.module(p, h, (x) => {
+      h = model.block(p, h, (x) => {
         // attention
-        const a = model.module(`${p}.ln_1`, x, (y) => F.layerNorm(y, [d], P(`${p}.ln_1.weight`), P(`${p}.ln_1.bias`), c.normEps));
+        const a = model.module(`${p}.ln_1`, x, (y) =>
+          F.layerNorm(y, [d], P(`${p}.ln_1.weight`), P(`${p}.ln_1.bias`), c.normEps),
+        );
         const attnOut = model.module(`${p}.attn`, a, (y) => {
-          const qkv = model.module(`${p}.attn.c_attn`, y, (z) => conv1d(z, P(`${p}.attn.c_attn.weight`), P(`${p}.attn.c_attn.bias`)));
-          const [q, k0, v0] = qkv.split(d, 2).map((t) => t.view(B, T, H, hd).transpose(1, 2)) as [Tensor, Tensor, Tensor];
+          const qkv = model.module(`${p}.attn.c_attn`, y, (z) =>
+            conv1d(z, P(`${p}.attn.c_attn.weight`), P(`${p}.attn.c_attn.bias`)),
+          );
+          const [q, k0, v0] = qkv.split(d, 2).map((t) => t.view(B, T, H, hd).transpose(1, 2)) as [
+            Tensor,
+            Tensor,
+            Tensor,
+          ];
           let k = k0;
           let v = v0;
           if (inp.cache) ({ keys: k, values: v } = inp.cache.update(l, k0, v0));
@@ -136,21 +152,31 @@ export const gpt2: Architecture = {
           if (c.scaleAttnByInverseLayerIdx) divisor *= l + 1;
           const o = scaledDotProductAttention(q, k, v, mask, { divide: divisor });
           const merged = o.transpose(1, 2).contiguous().view(B, T, d);
-          return model.module(`${p}.attn.c_proj`, merged, (z) => conv1d(z, P(`${p}.attn.c_proj.weight`), P(`${p}.attn.c_proj.bias`)));
+          return model.module(`${p}.attn.c_proj`, merged, (z) =>
+            conv1d(z, P(`${p}.attn.c_proj.weight`), P(`${p}.attn.c_proj.bias`)),
+          );
         });
         const x1 = attnOut.add(x);
         // MLP
-        const m = model.module(`${p}.ln_2`, x1, (y) => F.layerNorm(y, [d], P(`${p}.ln_2.weight`), P(`${p}.ln_2.bias`), c.normEps));
+        const m = model.module(`${p}.ln_2`, x1, (y) =>
+          F.layerNorm(y, [d], P(`${p}.ln_2.weight`), P(`${p}.ln_2.bias`), c.normEps),
+        );
         const mlpOut = model.module(`${p}.mlp`, m, (y) => {
-          const f = model.module(`${p}.mlp.c_fc`, y, (z) => conv1d(z, P(`${p}.mlp.c_fc.weight`), P(`${p}.mlp.c_fc.bias`)));
+          const f = model.module(`${p}.mlp.c_fc`, y, (z) =>
+            conv1d(z, P(`${p}.mlp.c_fc.weight`), P(`${p}.mlp.c_fc.bias`)),
+          );
           const g = model.module(`${p}.mlp.act`, f, act);
-          return model.module(`${p}.mlp.c_proj`, g, (z) => conv1d(z, P(`${p}.mlp.c_proj.weight`), P(`${p}.mlp.c_proj.bias`)));
+          return model.module(`${p}.mlp.c_proj`, g, (z) =>
+            conv1d(z, P(`${p}.mlp.c_proj.weight`), P(`${p}.mlp.c_proj.bias`)),
+          );
         });
         return x1.add(mlpOut);
       });
     }
 
-    h = model.module("transformer.ln_f", h, (x) => F.layerNorm(x, [d], P("transformer.ln_f.weight"), P("transformer.ln_f.bias"), c.normEps));
+    h = model.module("transformer.ln_f", h, (x) =>
+      F.layerNorm(x, [d], P("transformer.ln_f.weight"), P("transformer.ln_f.bias"), c.normEps),
+    );
     if (inp.outputHiddenStates) hidden.push(h);
     const last = inp.lastOnly ? h.narrow(1, T - 1, 1) : h;
     const logits = model.module("lm_head", last, (x) => F.linear(x, P("lm_head.weight")));

@@ -20,7 +20,13 @@ import {
   rotaryInvFreq,
   scaledDotProductAttention,
 } from "./layers.js";
-import { defaultPositionIds, type Architecture, type CausalLM, type ForwardInputs, type ForwardOutput } from "./model.js";
+import {
+  defaultPositionIds,
+  type Architecture,
+  type CausalLM,
+  type ForwardInputs,
+  type ForwardOutput,
+} from "./model.js";
 
 const { F } = torch;
 
@@ -73,7 +79,9 @@ export const gptNeox: Architecture = {
       if (c.attentionBias) m.set(`${p}.attention.query_key_value.bias`, [3 * d]);
       m.set(`${p}.attention.dense.weight`, [d, d]);
       if (c.attentionBias) m.set(`${p}.attention.dense.bias`, [d]);
-      m.set(`${p}.mlp.dense_h_to_4h.weight`, [c.intermediateSize, d]).set(`${p}.mlp.dense_h_to_4h.bias`, [c.intermediateSize]);
+      m.set(`${p}.mlp.dense_h_to_4h.weight`, [c.intermediateSize, d]).set(`${p}.mlp.dense_h_to_4h.bias`, [
+        c.intermediateSize,
+      ]);
       m.set(`${p}.mlp.dense_4h_to_h.weight`, [d, c.intermediateSize]).set(`${p}.mlp.dense_4h_to_h.bias`, [d]);
     }
     m.set("gpt_neox.final_layer_norm.weight", [d]).set("gpt_neox.final_layer_norm.bias", [d]);
@@ -118,18 +126,32 @@ export const gptNeox: Architecture = {
     const H = c.numHeads;
     const hd = c.headDim;
     const rd = c.rotaryDim;
-    const { base, positionScale } = rotaryBaseAndScale(rd, c.ropeTheta, c.ropeScaling, past + T, c.maxPositions);
-    const { cos, sin } = rotaryCosSinHalves(pos, rotaryInvFreq(rd, base, c.ropeScaling), positionScale);
+    const { base, positionScale } = rotaryBaseAndScale(
+      rd,
+      c.ropeTheta,
+      c.ropeScaling,
+      past + T,
+      c.maxPositions,
+    );
+    const { cos, sin } = rotaryCosSinHalves(
+      pos,
+      rotaryInvFreq(rd, base, c.ropeScaling, model.dtype),
+      positionScale,
+    );
     const rope = (x: Tensor) => {
       if (rd === hd) return applyRotaryHalves(x, cos.to(x.dtype), sin.to(x.dtype));
       const rot = applyRotaryHalves(x.narrow(-1, 0, rd), cos.to(x.dtype), sin.to(x.dtype));
       return torch.cat([rot, x.narrow(-1, rd, hd - rd)], -1);
     };
-    const linear = (name: string, x: Tensor) => model.module(name, x, (z) => F.linear(z, P(`${name}.weight`), opt(`${name}.bias`)));
-    const ln = (name: string, x: Tensor) => model.module(name, x, (z) => F.layerNorm(z, [d], P(`${name}.weight`), P(`${name}.bias`), c.normEps));
+    const linear = (name: string, x: Tensor) =>
+      model.module(name, x, (z) => F.linear(z, P(`${name}.weight`), opt(`${name}.bias`)));
+    const ln = (name: string, x: Tensor) =>
+      model.module(name, x, (z) => F.layerNorm(z, [d], P(`${name}.weight`), P(`${name}.bias`), c.normEps));
     const hidden: Tensor[] = [];
 
-    let h = model.module("gpt_neox.embed_in", inp.inputIds, (ids) => F.embedding(ids, P("gpt_neox.embed_in.weight")));
+    let h = model.module("gpt_neox.embed_in", inp.inputIds, (ids) =>
+      F.embedding(ids, P("gpt_neox.embed_in.weight")),
+    );
     for (let l = 0; l < c.numLayers; l++) {
       const p = `gpt_neox.layers.${l}`;
       if (inp.outputHiddenStates) hidden.push(h);
@@ -150,9 +172,12 @@ export const gptNeox: Architecture = {
           const u = model.module(`${p}.mlp.act`, linear(`${p}.mlp.dense_h_to_4h`, y), act);
           return linear(`${p}.mlp.dense_4h_to_h`, u);
         });
-      h = model.module(p, h, (x) => {
+      h = model.block(p, h, (x) => {
         const a = attention(ln(`${p}.input_layernorm`, x));
-        if (c.parallelResidual) return mlp(ln(`${p}.post_attention_layernorm`, x)).add(a).add(x);
+        if (c.parallelResidual)
+          return mlp(ln(`${p}.post_attention_layernorm`, x))
+            .add(a)
+            .add(x);
         const x1 = a.add(x);
         return mlp(ln(`${p}.post_attention_layernorm`, x1)).add(x1);
       });

@@ -10,8 +10,21 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { ConfigReader, validateConfig, type ModelConfig } from "./config.js";
-import { activation, applyRotaryInterleaved, buildAttentionMask, rotaryCosSinInterleaved, rotaryInvFreq, scaledDotProductAttention } from "./layers.js";
-import { defaultPositionIds, type Architecture, type CausalLM, type ForwardInputs, type ForwardOutput } from "./model.js";
+import {
+  activation,
+  applyRotaryInterleaved,
+  buildAttentionMask,
+  rotaryCosSinInterleaved,
+  rotaryInvFreq,
+  scaledDotProductAttention,
+} from "./layers.js";
+import {
+  defaultPositionIds,
+  type Architecture,
+  type CausalLM,
+  type ForwardInputs,
+  type ForwardOutput,
+} from "./model.js";
 
 const { F } = torch;
 
@@ -60,7 +73,9 @@ export const gptj: Architecture = {
       const p = `transformer.h.${l}`;
       m.set(`${p}.ln_1.weight`, [d]).set(`${p}.ln_1.bias`, [d]);
       for (const x of ["q_proj", "k_proj", "v_proj", "out_proj"]) m.set(`${p}.attn.${x}.weight`, [d, d]);
-      m.set(`${p}.mlp.fc_in.weight`, [c.intermediateSize, d]).set(`${p}.mlp.fc_in.bias`, [c.intermediateSize]);
+      m.set(`${p}.mlp.fc_in.weight`, [c.intermediateSize, d]).set(`${p}.mlp.fc_in.bias`, [
+        c.intermediateSize,
+      ]);
       m.set(`${p}.mlp.fc_out.weight`, [d, c.intermediateSize]).set(`${p}.mlp.fc_out.bias`, [d]);
     }
     m.set("transformer.ln_f.weight", [d]).set("transformer.ln_f.bias", [d]);
@@ -106,23 +121,28 @@ export const gptj: Architecture = {
     const H = c.numHeads;
     const hd = c.headDim;
     const rd = c.rotaryDim;
-    const { cos, sin } = rotaryCosSinInterleaved(pos, rotaryInvFreq(rd, 10000));
+    const { cos, sin } = rotaryCosSinInterleaved(pos, rotaryInvFreq(rd, 10000, null, model.dtype));
     // x [B, T, H, hd]: rotate the first rd dims of each head
     const rope = (x: Tensor) => {
       const rot = applyRotaryInterleaved(x.narrow(-1, 0, rd), cos.to(x.dtype), sin.to(x.dtype));
       return rd === hd ? rot : torch.cat([rot, x.narrow(-1, rd, hd - rd)], -1);
     };
-    const linear = (name: string, x: Tensor) => model.module(name, x, (z) => F.linear(z, P(`${name}.weight`), opt(`${name}.bias`)));
+    const linear = (name: string, x: Tensor) =>
+      model.module(name, x, (z) => F.linear(z, P(`${name}.weight`), opt(`${name}.bias`)));
     // transformers computes the scale as sqrt(float32(head_dim))
     const scaleAttn = Math.fround(Math.sqrt(hd));
     const hidden: Tensor[] = [];
 
-    let h = model.module("transformer.wte", inp.inputIds, (ids) => F.embedding(ids, P("transformer.wte.weight")));
+    let h = model.module("transformer.wte", inp.inputIds, (ids) =>
+      F.embedding(ids, P("transformer.wte.weight")),
+    );
     for (let l = 0; l < c.numLayers; l++) {
       const p = `transformer.h.${l}`;
       if (inp.outputHiddenStates) hidden.push(h);
-      h = model.module(p, h, (x) => {
-        const n = model.module(`${p}.ln_1`, x, (y) => F.layerNorm(y, [d], P(`${p}.ln_1.weight`), P(`${p}.ln_1.bias`), c.normEps));
+      h = model.block(p, h, (x) => {
+        const n = model.module(`${p}.ln_1`, x, (y) =>
+          F.layerNorm(y, [d], P(`${p}.ln_1.weight`), P(`${p}.ln_1.bias`), c.normEps),
+        );
         const attnOut = model.module(`${p}.attn`, n, (y) => {
           const q = rope(linear(`${p}.attn.q_proj`, y).view(B, T, H, hd)).permute(0, 2, 1, 3);
           const k0 = rope(linear(`${p}.attn.k_proj`, y).view(B, T, H, hd)).permute(0, 2, 1, 3);
@@ -131,7 +151,13 @@ export const gptj: Architecture = {
           let v = v0;
           if (inp.cache) ({ keys: k, values: v } = inp.cache.update(l, k0, v0));
           const f32 = q.dtype !== "float32" && q.dtype !== "float64";
-          let o = scaledDotProductAttention(f32 ? q.to("float32") : q, f32 ? k.to("float32") : k, f32 ? v.to("float32") : v, mask, { divide: scaleAttn });
+          let o = scaledDotProductAttention(
+            f32 ? q.to("float32") : q,
+            f32 ? k.to("float32") : k,
+            f32 ? v.to("float32") : v,
+            mask,
+            { divide: scaleAttn },
+          );
           if (f32) o = o.to(q.dtype);
           return linear(`${p}.attn.out_proj`, o.permute(0, 2, 1, 3).contiguous().view(B, T, d));
         });
@@ -142,10 +168,14 @@ export const gptj: Architecture = {
         return attnOut.add(mlpOut).add(x);
       });
     }
-    h = model.module("transformer.ln_f", h, (x) => F.layerNorm(x, [d], P("transformer.ln_f.weight"), P("transformer.ln_f.bias"), c.normEps));
+    h = model.module("transformer.ln_f", h, (x) =>
+      F.layerNorm(x, [d], P("transformer.ln_f.weight"), P("transformer.ln_f.bias"), c.normEps),
+    );
     if (inp.outputHiddenStates) hidden.push(h);
     const last = inp.lastOnly ? h.narrow(1, T - 1, 1) : h;
-    const logits = model.module("lm_head", last, (x) => F.linear(x, P("lm_head.weight"), opt("lm_head.bias")));
+    const logits = model.module("lm_head", last, (x) =>
+      F.linear(x, P("lm_head.weight"), opt("lm_head.bias")),
+    );
     return inp.outputHiddenStates ? { logits, hiddenStates: hidden } : { logits };
   },
 };

@@ -32,7 +32,9 @@ export function activation(name: string, where: string): Activation {
     case "sigmoid":
       return (x) => x.sigmoid();
     default:
-      throw new Error(`${where}: unsupported activation '${name}' (supported: gelu, gelu_new, gelu_pytorch_tanh, relu, silu)`);
+      throw new Error(
+        `${where}: unsupported activation '${name}' (supported: gelu, gelu_new, gelu_pytorch_tanh, relu, silu)`,
+      );
   }
 }
 
@@ -51,10 +53,20 @@ export interface RopeScaling {
  * inv_freq = 1 / base^(arange(0, dim, 2) / dim), computed with torch in float32 as transformers does
  * (so frequencies match to the bit); the llama3 rope_scaling rule is then applied per frequency.
  */
-export function rotaryInvFreq(dim: number, base: number, scaling?: RopeScaling | null): Tensor {
+export function rotaryInvFreq(
+  dim: number,
+  base: number,
+  scaling?: RopeScaling | null,
+  dtype: torch.DType = "float32",
+): Tensor {
+  // float32 as transformers does; float64 models get float64 tables (transformers would use float32 here too)
+  const dt: torch.DType = dtype === "float64" ? "float64" : "float32";
   const inv = torch.scope(() => {
-    const expo = torch.arange(0, dim, 2).to("float32").div(dim);
-    return torch.full([dim / 2], base).pow(expo).reciprocal();
+    const expo = torch.arange(0, dim, 2).to(dt).div(dim);
+    return torch
+      .full([dim / 2], base, { dtype: dt })
+      .pow(expo)
+      .reciprocal();
   });
   if (scaling?.type !== "llama3") return inv;
   const f = inv.toNumbers();
@@ -75,7 +87,7 @@ export function rotaryInvFreq(dim: number, base: number, scaling?: RopeScaling |
     }
     return v;
   });
-  return torch.tensor(out);
+  return torch.tensor(out, { dtype: dt });
 }
 
 /**
@@ -99,11 +111,15 @@ export function rotaryBaseAndScale(
 }
 
 /**
- * cos and sin tables [B, T, dim] for position ids [B, T] (float32), in the "halves" layout
+ * cos and sin tables [B, T, dim] for position ids [B, T] (in invFreq's dtype), in the "halves" layout
  * (emb = cat(freqs, freqs)) used by Llama, Mistral, Qwen2 and GPT-NeoX.
  */
-export function rotaryCosSinHalves(positionIds: Tensor, invFreq: Tensor, positionScale = 1): { cos: Tensor; sin: Tensor } {
-  let t = positionIds.to("float32");
+export function rotaryCosSinHalves(
+  positionIds: Tensor,
+  invFreq: Tensor,
+  positionScale = 1,
+): { cos: Tensor; sin: Tensor } {
+  let t = positionIds.to(invFreq.dtype);
   if (positionScale !== 1) t = t.div(positionScale);
   const freqs = t.unsqueeze(-1).mul(invFreq); // [B, T, dim/2]
   const emb = torch.cat([freqs, freqs], -1);
@@ -129,7 +145,7 @@ export function applyRotaryHalves(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
  * twice (repeat_interleave). Returns cos/sin [B, T, rotaryDim].
  */
 export function rotaryCosSinInterleaved(positionIds: Tensor, invFreq: Tensor): { cos: Tensor; sin: Tensor } {
-  const freqs = positionIds.to("float32").unsqueeze(-1).mul(invFreq); // [B, T, dim/2]
+  const freqs = positionIds.to(invFreq.dtype).unsqueeze(-1).mul(invFreq); // [B, T, dim/2]
   return { cos: freqs.cos().repeatInterleave(2, -1), sin: freqs.sin().repeatInterleave(2, -1) };
 }
 
@@ -178,7 +194,8 @@ export function buildAttentionMask(
 ): Tensor | null {
   const keyLen = pastLen + queryLen;
   const needCausal = queryLen > 1;
-  if (!needCausal && attentionMask === null && (slidingWindow === null || keyLen <= slidingWindow)) return null;
+  if (!needCausal && attentionMask === null && (slidingWindow === null || keyLen <= slidingWindow))
+    return null;
   const q = torch.arange(pastLen, keyLen).unsqueeze(1); // [Tq, 1]
   const k = torch.arange(keyLen).unsqueeze(0); // [1, Tk]
   let masked = k.gt(q); // future keys
@@ -186,7 +203,9 @@ export function buildAttentionMask(
   let m = masked.unsqueeze(0).unsqueeze(0).expand(batch, 1, queryLen, keyLen);
   if (attentionMask !== null) {
     if (attentionMask.size(-1) !== keyLen)
-      throw new Error(`attention mask covers ${attentionMask.size(-1)} positions, expected ${keyLen} (past ${pastLen} + new ${queryLen})`);
+      throw new Error(
+        `attention mask covers ${attentionMask.size(-1)} positions, expected ${keyLen} (past ${pastLen} + new ${queryLen})`,
+      );
     const pad = attentionMask.eq(0).unsqueeze(1).unsqueeze(1); // [B, 1, 1, Tk]
     m = m.logicalOr(pad);
   }
@@ -201,7 +220,13 @@ export type ScoreScale = { divide: number } | { multiply: number };
  * finfo.min (so a fully masked row, a padding query, is uniform instead of NaN). Scores are
  * softmaxed in float32 when the inputs are half precision, as transformers does.
  */
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: ScoreScale): Tensor {
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  scale: ScoreScale,
+): Tensor {
   const half = q.dtype === "float16" || q.dtype === "bfloat16";
   let scores = q.matmul(k.transpose(-1, -2));
   if ("divide" in scale) {
@@ -217,7 +242,10 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, mask:
 export function repeatKv(x: Tensor, n: number): Tensor {
   if (n === 1) return x;
   const [b, h, t, d] = x.shape as [number, number, number, number];
-  return x.unsqueeze(2).expand(b, h, n, t, d).reshape(b, h * n, t, d);
+  return x
+    .unsqueeze(2)
+    .expand(b, h, n, t, d)
+    .reshape(b, h * n, t, d);
 }
 
 // ------------------------------------------------------------------------------------------------

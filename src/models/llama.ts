@@ -22,30 +22,77 @@ import {
   rotaryInvFreq,
   scaledDotProductAttention,
 } from "./layers.js";
-import { defaultPositionIds, type Architecture, type CausalLM, type ForwardInputs, type ForwardOutput } from "./model.js";
+import {
+  defaultPositionIds,
+  type Architecture,
+  type CausalLM,
+  type ForwardInputs,
+  type ForwardOutput,
+} from "./model.js";
 
 const { F } = torch;
 
+/** Defaults of LlamaConfig, MistralConfig and Qwen2Config (transformers 4.37) for fields a config.json omits. */
+const DEFAULTS = {
+  llama: {
+    vocab: 32000,
+    hidden: 4096,
+    inter: 11008,
+    layers: 32,
+    heads: 32,
+    kv: null,
+    maxPos: 2048,
+    eps: 1e-6,
+    tie: false,
+  },
+  mistral: {
+    vocab: 32000,
+    hidden: 4096,
+    inter: 14336,
+    layers: 32,
+    heads: 32,
+    kv: 8,
+    maxPos: 4096 * 32,
+    eps: 1e-6,
+    tie: false,
+  },
+  qwen2: {
+    vocab: 151936,
+    hidden: 4096,
+    inter: 22016,
+    layers: 32,
+    heads: 32,
+    kv: 32,
+    maxPos: 32768,
+    eps: 1e-6,
+    tie: false,
+  },
+} as const;
+
 export function parseLlamaConfig(r: ConfigReader, modelType: "llama" | "mistral" | "qwen2"): ModelConfig {
-  const d = r.int("hidden_size", 4096);
-  const heads = r.int("num_attention_heads", 32);
-  const kvHeads = r.int("num_key_value_heads", heads);
+  const D = DEFAULTS[modelType];
+  const d = r.int("hidden_size", D.hidden);
+  const heads = r.int("num_attention_heads", D.heads);
+  const kvHeads = r.int("num_key_value_heads", D.kv ?? heads);
   const headDim = r.int("head_dim", d / heads);
+  // Qwen2 applies its window only with use_sliding_window (as transformers after 4.37; real windows,
+  // >= 32768, are never reached by the sequences EditEval runs), and then on every layer.
   let sliding: number | null = null;
-  if (modelType === "mistral") sliding = r.optInt("sliding_window") ?? null;
+  // Mistral: absent -> MistralConfig's default 4096; an explicit null -> no window
+  if (modelType === "mistral") sliding = "sliding_window" in r.raw ? r.optInt("sliding_window") : 4096;
   if (modelType === "qwen2" && r.bool("use_sliding_window", false)) sliding = r.optInt("sliding_window");
   return validateConfig(
     {
       modelType,
-      vocabSize: r.int("vocab_size", 32000),
+      vocabSize: r.int("vocab_size", D.vocab),
       hiddenSize: d,
-      numLayers: r.int("num_hidden_layers", 32),
+      numLayers: r.int("num_hidden_layers", D.layers),
       numHeads: heads,
       numKvHeads: kvHeads,
       headDim,
-      intermediateSize: r.int("intermediate_size", 11008),
-      maxPositions: r.int("max_position_embeddings", 2048),
-      normEps: r.num("rms_norm_eps", 1e-6),
+      intermediateSize: r.int("intermediate_size", D.inter),
+      maxPositions: r.int("max_position_embeddings", D.maxPos),
+      normEps: r.num("rms_norm_eps", D.eps),
       activation: r.str("hidden_act", "silu"),
       tieWordEmbeddings: r.bool("tie_word_embeddings", false),
       bosTokenId: r.optInt("bos_token_id"),
@@ -83,7 +130,9 @@ function makeArchitecture(modelType: ModelType): Architecture {
         m.set(`${p}.self_attn.v_proj.weight`, [kv, d]);
         m.set(`${p}.self_attn.o_proj.weight`, [d, q]);
         if (qkvBias(c)) {
-          m.set(`${p}.self_attn.q_proj.bias`, [q]).set(`${p}.self_attn.k_proj.bias`, [kv]).set(`${p}.self_attn.v_proj.bias`, [kv]);
+          m.set(`${p}.self_attn.q_proj.bias`, [q])
+            .set(`${p}.self_attn.k_proj.bias`, [kv])
+            .set(`${p}.self_attn.v_proj.bias`, [kv]);
         }
         if (c.attentionBias) m.set(`${p}.self_attn.o_proj.bias`, [d]);
         m.set(`${p}.post_attention_layernorm.weight`, [d]);
@@ -132,21 +181,36 @@ function makeArchitecture(modelType: ModelType): Architecture {
       const mask = buildAttentionMask(B, T, past, inp.attentionMask ?? null, c.slidingWindow);
       const pos = inp.positionIds ?? defaultPositionIds(B, T, past, inp.attentionMask ?? null);
       const act = activation(c.activation, `${modelType} hidden_act`);
-      const { base, positionScale } = rotaryBaseAndScale(c.rotaryDim, c.ropeTheta, c.ropeScaling, past + T, c.maxPositions);
-      const { cos, sin } = rotaryCosSinHalves(pos, rotaryInvFreq(c.rotaryDim, base, c.ropeScaling), positionScale);
+      const { base, positionScale } = rotaryBaseAndScale(
+        c.rotaryDim,
+        c.ropeTheta,
+        c.ropeScaling,
+        past + T,
+        c.maxPositions,
+      );
+      const { cos, sin } = rotaryCosSinHalves(
+        pos,
+        rotaryInvFreq(c.rotaryDim, base, c.ropeScaling, model.dtype),
+        positionScale,
+      );
       const rope = (x: Tensor) => applyRotaryHalves(x, cos.to(x.dtype), sin.to(x.dtype));
       const H = c.numHeads;
       const Hkv = c.numKvHeads;
       const hd = c.headDim;
       const hidden: Tensor[] = [];
-      const linear = (name: string, x: Tensor) => model.module(name, x, (z) => F.linear(z, P(`${name}.weight`), opt(`${name}.bias`)));
+      const linear = (name: string, x: Tensor) =>
+        model.module(name, x, (z) => F.linear(z, P(`${name}.weight`), opt(`${name}.bias`)));
 
-      let h = model.module("model.embed_tokens", inp.inputIds, (ids) => F.embedding(ids, P("model.embed_tokens.weight")));
+      let h = model.module("model.embed_tokens", inp.inputIds, (ids) =>
+        F.embedding(ids, P("model.embed_tokens.weight")),
+      );
       for (let l = 0; l < c.numLayers; l++) {
         const p = `model.layers.${l}`;
         if (inp.outputHiddenStates) hidden.push(h);
-        h = model.module(p, h, (x) => {
-          const n1 = model.module(`${p}.input_layernorm`, x, (y) => F.rmsNorm(y, P(`${p}.input_layernorm.weight`), c.normEps));
+        h = model.block(p, h, (x) => {
+          const n1 = model.module(`${p}.input_layernorm`, x, (y) =>
+            F.rmsNorm(y, P(`${p}.input_layernorm.weight`), c.normEps),
+          );
           const attnOut = model.module(`${p}.self_attn`, n1, (y) => {
             const q = rope(linear(`${p}.self_attn.q_proj`, y).view(B, T, H, hd).transpose(1, 2));
             const k0 = rope(linear(`${p}.self_attn.k_proj`, y).view(B, T, Hkv, hd).transpose(1, 2));
@@ -154,11 +218,21 @@ function makeArchitecture(modelType: ModelType): Architecture {
             let k = k0;
             let v = v0;
             if (inp.cache) ({ keys: k, values: v } = inp.cache.update(l, k0, v0));
-            const o = scaledDotProductAttention(q, repeatKv(k, H / Hkv), repeatKv(v, H / Hkv), mask, { divide: Math.sqrt(hd) });
-            return linear(`${p}.self_attn.o_proj`, o.transpose(1, 2).contiguous().view(B, T, H * hd));
+            const o = scaledDotProductAttention(q, repeatKv(k, H / Hkv), repeatKv(v, H / Hkv), mask, {
+              divide: Math.sqrt(hd),
+            });
+            return linear(
+              `${p}.self_attn.o_proj`,
+              o
+                .transpose(1, 2)
+                .contiguous()
+                .view(B, T, H * hd),
+            );
           });
           const x1 = x.add(attnOut);
-          const n2 = model.module(`${p}.post_attention_layernorm`, x1, (y) => F.rmsNorm(y, P(`${p}.post_attention_layernorm.weight`), c.normEps));
+          const n2 = model.module(`${p}.post_attention_layernorm`, x1, (y) =>
+            F.rmsNorm(y, P(`${p}.post_attention_layernorm.weight`), c.normEps),
+          );
           const mlpOut = model.module(`${p}.mlp`, n2, (y) => {
             const gate = model.module(`${p}.mlp.act_fn`, linear(`${p}.mlp.gate_proj`, y), act);
             return linear(`${p}.mlp.down_proj`, gate.mul(linear(`${p}.mlp.up_proj`, y)));

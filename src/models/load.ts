@@ -17,14 +17,15 @@ import { gptj, parseGptjConfig } from "./gptj.js";
 import { gptNeox, parseGptNeoxConfig } from "./gpt_neox.js";
 import { llama, mistral, qwen2, parseLlamaConfig } from "./llama.js";
 
-export const ARCHITECTURES: Record<string, { arch: Architecture; parse: (r: ConfigReader) => ModelConfig }> = {
-  gpt2: { arch: gpt2, parse: parseGpt2Config },
-  gptj: { arch: gptj, parse: parseGptjConfig },
-  gpt_neox: { arch: gptNeox, parse: parseGptNeoxConfig },
-  llama: { arch: llama, parse: (r) => parseLlamaConfig(r, "llama") },
-  mistral: { arch: mistral, parse: (r) => parseLlamaConfig(r, "mistral") },
-  qwen2: { arch: qwen2, parse: (r) => parseLlamaConfig(r, "qwen2") },
-};
+export const ARCHITECTURES: Record<string, { arch: Architecture; parse: (r: ConfigReader) => ModelConfig }> =
+  {
+    gpt2: { arch: gpt2, parse: parseGpt2Config },
+    gptj: { arch: gptj, parse: parseGptjConfig },
+    gpt_neox: { arch: gptNeox, parse: parseGptNeoxConfig },
+    llama: { arch: llama, parse: (r) => parseLlamaConfig(r, "llama") },
+    mistral: { arch: mistral, parse: (r) => parseLlamaConfig(r, "mistral") },
+    qwen2: { arch: qwen2, parse: (r) => parseLlamaConfig(r, "qwen2") },
+  };
 
 function readJson(path: string): Record<string, unknown> {
   let text: string;
@@ -45,13 +46,16 @@ function readJson(path: string): Record<string, unknown> {
 /** Reads and normalises config.json of a checkpoint directory. */
 export function loadConfig(dir: string): ModelConfig {
   const file = join(dir, "config.json");
-  if (!existsSync(file)) throw new Error(`${dir}: no config.json (is this a Hugging Face checkpoint directory?)`);
+  if (!existsSync(file))
+    throw new Error(`${dir}: no config.json (is this a Hugging Face checkpoint directory?)`);
   const raw = readJson(file);
   const mt = raw["model_type"];
   if (typeof mt !== "string") throw new Error(`${file}: field 'model_type' is required`);
   const entry = ARCHITECTURES[mt];
   if (!entry)
-    throw new Error(`${file}: model_type '${mt}' is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(", ")})`);
+    throw new Error(
+      `${file}: model_type '${mt}' is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(", ")})`,
+    );
   return entry.parse(new ConfigReader(raw, file));
 }
 
@@ -64,7 +68,11 @@ export function loadGenerationConfig(dir: string): Record<string, unknown> | nul
 /** The safetensors files of a checkpoint and which tensor lives in which. */
 function weightFiles(dir: string): { files: string[]; where: Map<string, string> | null } {
   const index = readSafetensorsIndex(dir);
-  if (index) return { files: index.shards.map((s) => join(dir, s)), where: new Map(Object.entries(index.weightMap).map(([k, v]) => [k, join(dir, v)])) };
+  if (index)
+    return {
+      files: index.shards.map((s) => join(dir, s)),
+      where: new Map(Object.entries(index.weightMap).map(([k, v]) => [k, join(dir, v)])),
+    };
   const single = join(dir, "model.safetensors");
   if (existsSync(single)) return { files: [single], where: null };
   const entries = existsSync(dir) ? readdirSync(dir) : [];
@@ -94,7 +102,13 @@ export function loadModel(dir: string, opts: LoadOptions = {}): CausalLM {
   const config = loadConfig(dir);
   const { arch } = ARCHITECTURES[config.modelType] as { arch: Architecture };
   const dtype = opts.dtype ?? "float32";
-  if (!torch.isFloating(dtype)) throw new Error(`--dtype ${dtype}: a model loads in float32, bfloat16, float16 or float64`);
+  if (!torch.isFloating(dtype))
+    throw new Error(`--dtype ${dtype}: a model loads in float32, bfloat16, float16 or float64`);
+  if (dtype === "float16" && (opts.device ?? "cpu") === "cpu")
+    throw new Error(
+      "--dtype float16: libtorch has no float16 kernels for layer norm and matrix products on CPU; " +
+        "use bfloat16 or float32 on CPU (float16 works with a CUDA libtorch and --device cuda)",
+    );
   const expected = arch.parameterShapes(config);
   const tied = arch.tiedParameters(config);
   const { files, where } = weightFiles(dir);
@@ -136,7 +150,9 @@ export function loadModel(dir: string, opts: LoadOptions = {}): CausalLM {
       if (!src) throw new Error(`${dir}: tied parameter '${name}' needs '${source}', which is missing`);
       params.set(name, src);
     }
-    const unexpected = [...fileOf.keys()].filter((n) => !expected.has(n) && !arch.ignoredCheckpointKeys.some((re) => re.test(n)));
+    const unexpected = [...fileOf.keys()].filter(
+      (n) => !expected.has(n) && !arch.ignoredCheckpointKeys.some((re) => re.test(n)),
+    );
     if (unexpected.length > 0) {
       const f = fileOf.get(unexpected[0] as string);
       throw new Error(

@@ -84,7 +84,8 @@ export class CausalLM {
       const stem = name.split(".").slice(0, -1).join(".");
       const near = [...this.params.keys()].filter((k) => k.startsWith(stem)).slice(0, 6);
       throw new Error(
-        `${this.config.modelType} model has no parameter '${name}'` + (near.length ? ` (near: ${near.join(", ")})` : ""),
+        `${this.config.modelType} model has no parameter '${name}'` +
+          (near.length ? ` (near: ${near.join(", ")})` : ""),
       );
     }
     return t;
@@ -111,7 +112,8 @@ export class CausalLM {
     if (this.knownModules === null) {
       const { perLayer, global } = this.arch.moduleNames(this.config);
       const names = new Set<string>(global);
-      for (let l = 0; l < this.config.numLayers; l++) for (const p of perLayer) names.add(p.replace("{}", String(l)));
+      for (let l = 0; l < this.config.numLayers; l++)
+        for (const p of perLayer) names.add(p.replace("{}", String(l)));
       this.knownModules = names;
     }
     return this.knownModules;
@@ -182,12 +184,23 @@ export class CausalLM {
   }
 
   /**
+   * Runs one block as a module inside its own scope, so the block's intermediate tensors are freed as
+   * soon as it returns (memory is reused from layer to layer instead of growing with depth; autograd
+   * keeps what backward needs by itself).
+   */
+  block(name: string, input: Tensor, fn: (x: Tensor) => Tensor): Tensor {
+    return torch.scope(() => this.module(name, input, fn));
+  }
+
+  /**
    * The forward pass. Intermediate tensors are freed when it returns; the logits and hidden states
    * move to the caller's scope. Tensors a hook wants to keep past the call must be keep()-ed.
    */
   forward(inputs: ForwardInputs): ForwardOutput {
     if (inputs.inputIds.ndim !== 2)
-      throw new Error(`forward: inputIds must be [batch, tokens], got shape [${inputs.inputIds.shape.join(", ")}]`);
+      throw new Error(
+        `forward: inputIds must be [batch, tokens], got shape [${inputs.inputIds.shape.join(", ")}]`,
+      );
     return torch.scope(() => this.arch.forward(this, inputs));
   }
 
@@ -212,8 +225,17 @@ export class CausalLM {
  * Default position ids: past..past+T-1 without a mask; with a mask, transformers' generate() rule
  * position = cumsum(mask) - 1 with padding positions set to 1, taken over the new positions.
  */
-export function defaultPositionIds(batch: number, queryLen: number, pastLen: number, attentionMask: Tensor | null): Tensor {
-  if (attentionMask === null) return torch.arange(pastLen, pastLen + queryLen).unsqueeze(0).expand(batch, queryLen);
+export function defaultPositionIds(
+  batch: number,
+  queryLen: number,
+  pastLen: number,
+  attentionMask: Tensor | null,
+): Tensor {
+  if (attentionMask === null)
+    return torch
+      .arange(pastLen, pastLen + queryLen)
+      .unsqueeze(0)
+      .expand(batch, queryLen);
   const m = attentionMask.to("int64");
   const pos = m.cumsum(-1).sub(1).maskedFill(m.eq(0), 1);
   return pos.narrow(1, pastLen, queryLen);

@@ -44,14 +44,18 @@ export function loglikelihoodTokens(
 ): TokenScore[] {
   const maxLen = maxLength(model);
   const batchSize = Math.max(1, opts.batchSize ?? 8);
-  const order = requests.map((r, i) => ({ i, len: r.context.length + r.continuation.length })).sort((a, b) => b.len - a.len || a.i - b.i);
+  const order = requests
+    .map((r, i) => ({ i, len: r.context.length + r.continuation.length }))
+    .sort((a, b) => b.len - a.len || a.i - b.i);
   const out: TokenScore[] = new Array(requests.length);
   for (let s = 0; s < order.length; s += batchSize) {
     const chunk = order.slice(s, s + batchSize);
     const prepared = chunk.map(({ i }) => {
       const r = requests[i] as { context: number[]; continuation: number[] };
-      if (r.continuation.length === 0) throw new Error(`loglikelihood: request ${i} has an empty continuation`);
-      if (r.context.length === 0) throw new Error(`loglikelihood: request ${i} has an empty context (use a prefix token)`);
+      if (r.continuation.length === 0)
+        throw new Error(`loglikelihood: request ${i} has an empty continuation`);
+      if (r.context.length === 0)
+        throw new Error(`loglikelihood: request ${i} has an empty context (use a prefix token)`);
       const whole = [...r.context, ...r.continuation].slice(-(maxLen + 1));
       const inp = whole.slice(0, -1);
       return { i, inp, cont: r.continuation.slice(-Math.min(r.continuation.length, inp.length)) };
@@ -59,7 +63,10 @@ export function loglikelihoodTokens(
     const width = Math.max(...prepared.map((p) => p.inp.length));
     const scores = torch.scope(() =>
       torch.noGrad(() => {
-        const ids = torch.tensor(prepared.map((p) => [...p.inp, ...new Array<number>(width - p.inp.length).fill(0)]), { dtype: "int64" });
+        const ids = torch.tensor(
+          prepared.map((p) => [...p.inp, ...new Array<number>(width - p.inp.length).fill(0)]),
+          { dtype: "int64" },
+        );
         const logp = model.forward({ inputIds: ids }).logits.to("float32").logSoftmax(-1);
         return prepared.map((p, b) => {
           const n = p.cont.length;
@@ -91,7 +98,11 @@ export function prefixTokenId(tok: TextTokenizer): number {
 }
 
 /** lm-evaluation-harness's _encode_pair: context and continuation token ids. */
-export function encodePair(tok: TextTokenizer, context: string, continuation: string): { context: number[]; continuation: number[] } {
+export function encodePair(
+  tok: TextTokenizer,
+  context: string,
+  continuation: string,
+): { context: number[]; continuation: number[] } {
   const nSpaces = context.length - context.trimEnd().length;
   if (nSpaces > 0) {
     continuation = context.slice(context.length - nSpaces) + continuation;
@@ -111,7 +122,10 @@ export function loglikelihood(
 ): TokenScore[] {
   const tokenReqs = requests.map((r) => {
     if (r.context === "") {
-      return { context: [prefixTokenId(tok)], continuation: tok.encode(r.continuation, { addSpecialTokens: false }) };
+      return {
+        context: [prefixTokenId(tok)],
+        continuation: tok.encode(r.continuation, { addSpecialTokens: false }),
+      };
     }
     return encodePair(tok, r.context, r.continuation);
   });
@@ -119,20 +133,34 @@ export function loglikelihood(
 }
 
 /** The harness's get_rolling_token_windows + make_disjoint_window: (context, continuation) pairs covering every token once. */
-export function rollingWindows(tokens: number[], prefixToken: number, maxSeqLen: number, contextLen = 1): [number[], number[]][] {
-  if (!(contextLen >= 1 && contextLen <= maxSeqLen)) throw new Error("rollingWindows: need 1 <= contextLen <= maxSeqLen");
+export function rollingWindows(
+  tokens: number[],
+  prefixToken: number,
+  maxSeqLen: number,
+  contextLen = 1,
+): [number[], number[]][] {
+  if (!(contextLen >= 1 && contextLen <= maxSeqLen))
+    throw new Error("rollingWindows: need 1 <= contextLen <= maxSeqLen");
   const out: [number[], number[]][] = [];
   if (tokens.length === 0) return out;
   const predLen = maxSeqLen - contextLen + 1;
   let predicted = 0;
   const firstLen = Math.min(maxSeqLen, tokens.length);
-  const disjoint = (a: number[], b: number[]): [number[], number[]] => [a.slice(0, a.length - (b.length - 1)), b];
+  const disjoint = (a: number[], b: number[]): [number[], number[]] => [
+    a.slice(0, a.length - (b.length - 1)),
+    b,
+  ];
   out.push(disjoint([prefixToken, ...tokens.slice(0, firstLen - 1)], tokens.slice(0, firstLen)));
   predicted += firstLen;
   while (predicted < tokens.length) {
     const windowPredLen = Math.min(tokens.length - predicted, predLen);
     const windowEnd = predicted + windowPredLen;
-    out.push(disjoint(tokens.slice(Math.max(0, windowEnd - maxSeqLen - 1), windowEnd - 1), tokens.slice(windowEnd - windowPredLen, windowEnd)));
+    out.push(
+      disjoint(
+        tokens.slice(Math.max(0, windowEnd - maxSeqLen - 1), windowEnd - 1),
+        tokens.slice(windowEnd - windowPredLen, windowEnd),
+      ),
+    );
     predicted += windowPredLen;
   }
   return out;
@@ -147,6 +175,10 @@ export function loglikelihoodRolling(
 ): { logprob: number; tokens: number } {
   const ids = tok.encode(text, { addSpecialTokens: false });
   const windows = rollingWindows(ids, prefixTokenId(tok), opts.maxLength ?? maxLength(model));
-  const scores = loglikelihoodTokens(model, windows.map(([context, continuation]) => ({ context, continuation })), opts);
+  const scores = loglikelihoodTokens(
+    model,
+    windows.map(([context, continuation]) => ({ context, continuation })),
+    opts,
+  );
   return { logprob: scores.reduce((s, x) => s + x.logprob, 0), tokens: ids.length };
 }

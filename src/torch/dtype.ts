@@ -2,16 +2,7 @@
  * Tensor element types, with torch's names. The numeric codes are shared with native/tensor.cc.
  */
 export type DType =
-  | "float32"
-  | "float64"
-  | "bfloat16"
-  | "float16"
-  | "int64"
-  | "int32"
-  | "int16"
-  | "int8"
-  | "uint8"
-  | "bool";
+  "float32" | "float64" | "bfloat16" | "float16" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
 
 export const DTYPES: readonly DType[] = [
   "float32",
@@ -46,7 +37,10 @@ const ALIASES: Record<string, DType> = {
 
 /** Parses a dtype name or alias; throws an error naming the accepted values. */
 export function parseDType(name: string, what = "dtype"): DType {
-  const n = name.trim().toLowerCase().replace(/^torch\./, "");
+  const n = name
+    .trim()
+    .toLowerCase()
+    .replace(/^torch\./, "");
   if (CODES.has(n as DType)) return n as DType;
   const alias = ALIASES[n];
   if (alias) return alias;

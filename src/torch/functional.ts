@@ -46,7 +46,9 @@ export function layerNorm(
   bias?: Tensor | null,
   eps = 1e-5,
 ): Tensor {
-  return wrap(N.layerNorm(x._handle, normalizedShape, weight?._handle ?? null, bias?._handle ?? null, eps) as Handle);
+  return wrap(
+    N.layerNorm(x._handle, normalizedShape, weight?._handle ?? null, bias?._handle ?? null, eps) as Handle,
+  );
 }
 /**
  * RMSNorm as Llama / Mistral / Qwen2 compute it in transformers: half-precision inputs are upcast to
@@ -72,7 +74,12 @@ export function crossEntropy(
   opts: { ignoreIndex?: number; reduction?: Reduction } = {},
 ): Tensor {
   return wrap(
-    N.crossEntropy(logits._handle, target._handle, opts.ignoreIndex ?? -100, reductionCode(opts.reduction ?? "mean")) as Handle,
+    N.crossEntropy(
+      logits._handle,
+      target._handle,
+      opts.ignoreIndex ?? -100,
+      reductionCode(opts.reduction ?? "mean"),
+    ) as Handle,
   );
 }
 export function nllLoss(
@@ -81,7 +88,12 @@ export function nllLoss(
   opts: { ignoreIndex?: number; reduction?: Reduction } = {},
 ): Tensor {
   return wrap(
-    N.nllLoss(logProbs._handle, target._handle, opts.ignoreIndex ?? -100, reductionCode(opts.reduction ?? "mean")) as Handle,
+    N.nllLoss(
+      logProbs._handle,
+      target._handle,
+      opts.ignoreIndex ?? -100,
+      reductionCode(opts.reduction ?? "mean"),
+    ) as Handle,
   );
 }
 /**

@@ -36,7 +36,9 @@ export class SafetensorsFile {
     this.header = readSafetensorsHeader(path);
     const m = N.mmapFile(path) as { handle: MapHandle; byteLength: number };
     if (m.byteLength !== this.header.fileSize)
-      throw new Error(`${path}: the file changed size while being opened (${this.header.fileSize} -> ${m.byteLength} bytes)`);
+      throw new Error(
+        `${path}: the file changed size while being opened (${this.header.fileSize} -> ${m.byteLength} bytes)`,
+      );
     this.mapping = m.handle;
   }
 
@@ -52,7 +54,9 @@ export class SafetensorsFile {
     if (this.mapping === null) throw new Error(`${this.path}: file already closed`);
     const e = this.header.entries.find((x) => x.name === name);
     if (!e) throw new Error(`${this.path}: no tensor named '${name}'`);
-    const mapped = new Tensor(N.fromMapping(this.mapping, e.byteOffset, e.byteLength, dtypeCode(e.dtype), e.shape) as Handle);
+    const mapped = new Tensor(
+      N.fromMapping(this.mapping, e.byteOffset, e.byteLength, dtypeCode(e.dtype), e.shape) as Handle,
+    );
     if (dtype === undefined || dtype === e.dtype) return mapped;
     return scope(() => mapped.to(dtype)).keep();
   }
@@ -81,9 +85,17 @@ function toInput(name: string, t: Tensor): SafetensorsTensorInput {
 }
 
 /** Writes tensors to one safetensors file (atomically: a temporary file renamed into place). */
-export function saveSafetensors(path: string, tensors: Map<string, Tensor> | [string, Tensor][], metadata?: Record<string, string>): void {
+export function saveSafetensors(
+  path: string,
+  tensors: Map<string, Tensor> | [string, Tensor][],
+  metadata?: Record<string, string>,
+): void {
   const entries = tensors instanceof Map ? [...tensors] : tensors;
-  writeSafetensors(path, entries.map(([n, t]) => toInput(n, t)), metadata);
+  writeSafetensors(
+    path,
+    entries.map(([n, t]) => toInput(n, t)),
+    metadata,
+  );
 }
 
 /** Writes a Hugging Face checkpoint's weights: model.safetensors, or shards with an index. */
@@ -92,7 +104,11 @@ export function saveShardedSafetensors(
   tensors: [string, Tensor][],
   opts: { maxShardBytes?: number; metadata?: Record<string, string> } = {},
 ): ShardedWriteResult {
-  return writeShardedSafetensors(dir, tensors.map(([n, t]) => toInput(n, t)), opts);
+  return writeShardedSafetensors(
+    dir,
+    tensors.map(([n, t]) => toInput(n, t)),
+    opts,
+  );
 }
 
 /** A numpy array as a tensor (a copy). */
@@ -101,7 +117,10 @@ export function npyToTensor(a: NpyArray): Tensor {
 }
 
 /** Loads every array of an .npz file as tensors (keys without ".npy"). Zip bombs are refused. */
-export function loadNpz(path: string, opts: { maxEntryBytes?: number; maxTotalBytes?: number } = {}): Map<string, Tensor> {
+export function loadNpz(
+  path: string,
+  opts: { maxEntryBytes?: number; maxTotalBytes?: number } = {},
+): Map<string, Tensor> {
   rejectPickle(path);
   const out = new Map<string, Tensor>();
   for (const [k, a] of readNpz(path, opts)) out.set(k, npyToTensor(a));

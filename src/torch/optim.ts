@@ -34,7 +34,8 @@ abstract class AdamBase {
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? defaultWeightDecay;
-    for (const p of params) if (!p.requiresGrad) throw new Error("optimizer: every parameter must have requiresGrad");
+    for (const p of params)
+      if (!p.requiresGrad) throw new Error("optimizer: every parameter must have requiresGrad");
   }
 
   /** Sets every parameter's gradient to None (torch's zero_grad(set_to_none=True)). */

@@ -19,13 +19,7 @@ export type Device = string;
 
 /** One position of `t.index(...)`: as in Python `t[...]`. */
 export type IndexSpec =
-  | number
-  | null
-  | "..."
-  | ":"
-  | string
-  | Tensor
-  | { start?: number; stop?: number; step?: number };
+  number | null | "..." | ":" | string | Tensor | { start?: number; stop?: number; step?: number };
 
 // ------------------------------------------------------------------------------------------------
 // Scopes
@@ -136,7 +130,8 @@ const wrapAll = (hs: Handle[]): Tensor[] => hs.map(wrap);
 function parseSliceString(s: string): NativeIndexSpec {
   if (s === "...") return "...";
   const parts = s.split(":");
-  if (parts.length < 2 || parts.length > 3) throw new Error(`index: cannot parse '${s}' (expected 'a:b' or 'a:b:c')`);
+  if (parts.length < 2 || parts.length > 3)
+    throw new Error(`index: cannot parse '${s}' (expected 'a:b' or 'a:b:c')`);
   const num = (p: string | undefined, what: string): number | undefined => {
     if (p === undefined || p.trim() === "") return undefined;
     const v = Number(p);
@@ -157,7 +152,8 @@ function toNativeIndex(specs: IndexSpec[]): NativeIndexSpec[] {
 function normalizeShape(shape: Shape | number, what = "shape"): number[] {
   const arr = typeof shape === "number" ? [shape] : [...shape];
   for (const s of arr)
-    if (!Number.isInteger(s) || s < -1) throw new Error(`${what}: expected non-negative integers, got [${arr.join(", ")}]`);
+    if (!Number.isInteger(s) || s < -1)
+      throw new Error(`${what}: expected non-negative integers, got [${arr.join(", ")}]`);
   return arr;
 }
 
@@ -604,7 +600,9 @@ export class Tensor {
 
   // ---- reductions ------------------------------------------------------------------------------
   sum(dim?: number | number[] | null, keepdim = false, dtype?: DType): Tensor {
-    return wrap(N.sum(this._handle, dim ?? null, keepdim, dtype === undefined ? null : dtypeCode(dtype)) as Handle);
+    return wrap(
+      N.sum(this._handle, dim ?? null, keepdim, dtype === undefined ? null : dtypeCode(dtype)) as Handle,
+    );
   }
   mean(dim?: number | number[] | null, keepdim = false): Tensor {
     return wrap(N.mean(this._handle, dim ?? null, keepdim) as Handle);
@@ -774,7 +772,9 @@ function flattenNested(data: Nested, shape: number[], out: (number | boolean)[],
   if (Array.isArray(data)) {
     if (shape.length <= depth) shape.push(data.length);
     else if (shape[depth] !== data.length)
-      throw new Error(`tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth}, got ${data.length})`);
+      throw new Error(
+        `tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth}, got ${data.length})`,
+      );
     for (const d of data) flattenNested(d, shape, out, depth + 1);
   } else {
     if (shape.length > depth) throw new Error(`tensor: ragged nested array (a scalar at depth ${depth})`);
@@ -818,7 +818,8 @@ function typedFor(dtype: DType, values: ArrayLike<number | boolean>): ArrayBuffe
  * typed array's own type otherwise.
  */
 export function tensor(
-  data: Nested | Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array,
+  data:
+    Nested | Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array,
   opts: CreateOptions & { shape?: Shape } = {},
 ): Tensor {
   let values: ArrayLike<number | boolean>;
@@ -862,7 +863,9 @@ function fromBytesView(view: ArrayBufferView, dtype: DType, shape: number[], opt
 export function fromBytes(bytes: Uint8Array, dtype: DType, shape: Shape, opts: CreateOptions = {}): Tensor {
   const need = shape.reduce((a, b) => a * b, 1) * elementSize(dtype);
   if (need !== bytes.byteLength)
-    throw new Error(`fromBytes: shape [${shape.join(", ")}] of ${dtype} needs ${need} bytes, got ${bytes.byteLength}`);
+    throw new Error(
+      `fromBytes: shape [${shape.join(", ")}] of ${dtype} needs ${need} bytes, got ${bytes.byteLength}`,
+    );
   return fromBytesView(bytes, dtype, [...shape], opts);
 }
 
@@ -934,7 +937,14 @@ export function randint(
   opts: CreateOptions & { generator?: Generator } = {},
 ): Tensor {
   return wrap(
-    N.randint(low, high, normalizeShape(shape), dt(opts), opts.device ?? null, opts.generator?._g ?? null) as Handle,
+    N.randint(
+      low,
+      high,
+      normalizeShape(shape),
+      dt(opts),
+      opts.device ?? null,
+      opts.generator?._g ?? null,
+    ) as Handle,
   );
 }
 export function randperm(n: number, opts: { generator?: Generator } = {}): Tensor {
@@ -945,17 +955,29 @@ export function multinomial(
   numSamples: number,
   opts: { replacement?: boolean; generator?: Generator } = {},
 ): Tensor {
-  return wrap(N.multinomial(probs._handle, numSamples, opts.replacement ?? false, opts.generator?._g ?? null) as Handle);
+  return wrap(
+    N.multinomial(probs._handle, numSamples, opts.replacement ?? false, opts.generator?._g ?? null) as Handle,
+  );
 }
 
 // ------------------------------------------------------------------------------------------------
 // Functions over several tensors
 // ------------------------------------------------------------------------------------------------
 export function cat(tensors: Tensor[], dim = 0): Tensor {
-  return wrap(N.cat(tensors.map((t) => t._handle), dim) as Handle);
+  return wrap(
+    N.cat(
+      tensors.map((t) => t._handle),
+      dim,
+    ) as Handle,
+  );
 }
 export function stack(tensors: Tensor[], dim = 0): Tensor {
-  return wrap(N.stack(tensors.map((t) => t._handle), dim) as Handle);
+  return wrap(
+    N.stack(
+      tensors.map((t) => t._handle),
+      dim,
+    ) as Handle,
+  );
 }
 export function where(condition: Tensor, a: TensorOrScalar, b: TensorOrScalar): Tensor {
   return wrap(N.where(condition._handle, h(a), h(b)) as Handle);

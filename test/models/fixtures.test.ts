@@ -25,7 +25,13 @@ interface Row extends Omit<Seq, "name"> {
 }
 interface Ref {
   sequences: Seq[];
-  padded_batch: { input_ids: number[][]; attention_mask: number[][]; position_ids: number[][]; pad_token_id: number; rows: Row[] };
+  padded_batch: {
+    input_ids: number[][];
+    attention_mask: number[][];
+    position_ids: number[][];
+    pad_token_id: number;
+    rows: Row[];
+  };
 }
 
 const TOL = 1e-4;
@@ -54,7 +60,10 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
             hook: (t: torch.Tensor) => void layerOutputs.push(t.index(0, -1).toNumbers()),
           }));
           const out = model.withHooks(hooks, () =>
-            model.forward({ inputIds: torch.tensor([s.input_ids], { dtype: "int64" }), outputHiddenStates: true }),
+            model.forward({
+              inputIds: torch.tensor([s.input_ids], { dtype: "int64" }),
+              outputHiddenStates: true,
+            }),
           );
           const logits = out.logits.select(0, 0);
           assert.deepEqual(logits.shape, [s.input_ids.length, model.config.vocabSize]);
@@ -62,14 +71,19 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
           assert.ok(d < TOL, `${s.name}: logits max |diff| ${d}`);
           // per-token log-probs through the scoring path (context = first token, continuation = the rest)
           if (s.input_ids.length > 1) {
-            const [score] = loglikelihoodTokens(model, [{ context: s.input_ids.slice(0, 1), continuation: s.input_ids.slice(1) }]);
+            const [score] = loglikelihoodTokens(model, [
+              { context: s.input_ids.slice(0, 1), continuation: s.input_ids.slice(1) },
+            ]);
             const dl = maxAbsDiff(score?.tokenLogprobs ?? [], s.token_logprobs);
             assert.ok(dl < TOL, `${s.name}: token log-probs max |diff| ${dl}`);
           }
           const hs = out.hiddenStates ?? [];
           assert.equal(hs.length, model.numLayers + 1);
           hs.forEach((h, i) => {
-            const dh = maxAbsDiff(h.index(0, -1).toNumbers(), s.hidden_states_last.hf_hidden_states[i] as number[]);
+            const dh = maxAbsDiff(
+              h.index(0, -1).toNumbers(),
+              s.hidden_states_last.hf_hidden_states[i] as number[],
+            );
             assert.ok(dh < TOL, `${s.name}: hidden state ${i} max |diff| ${dh}`);
           });
           layerOutputs.forEach((v, i) => {
@@ -103,10 +117,16 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
           const real = out.logits.select(0, r).narrow(0, row.first_real_position, row.logits.length);
           const d = maxAbsDiff(real.toNumbers(), row.logits.flat());
           assert.ok(d < TOL, `row ${r}: logits max |diff| ${d}`);
-          const d2 = maxAbsDiff(noPos.logits.select(0, r).narrow(0, row.first_real_position, row.logits.length).toNumbers(), row.logits.flat());
+          const d2 = maxAbsDiff(
+            noPos.logits.select(0, r).narrow(0, row.first_real_position, row.logits.length).toNumbers(),
+            row.logits.flat(),
+          );
           assert.ok(d2 < TOL, `row ${r} (default positions): logits max |diff| ${d2}`);
           (out.hiddenStates ?? []).forEach((h, i) => {
-            const dh = maxAbsDiff(h.select(0, r).index(-1).toNumbers(), row.hidden_states_last.hf_hidden_states[i] as number[]);
+            const dh = maxAbsDiff(
+              h.select(0, r).index(-1).toNumbers(),
+              row.hidden_states_last.hf_hidden_states[i] as number[],
+            );
             assert.ok(dh < TOL, `row ${r}: hidden ${i} max |diff| ${dh}`);
           });
         });
@@ -126,7 +146,13 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
         }
         const prompts = ref.padded_batch.rows.map((r) => r.input_ids); // the rows' own (unpadded) ids
         const gs = generate(model, prompts, { maxNewTokens: 10, eosTokenId: null, padTokenId: 0, useCache });
-        gs.forEach((g, r) => assert.deepEqual(g.tokens, ref.padded_batch.rows[r]?.greedy.new_tokens, `batch row ${r} useCache=${useCache}`));
+        gs.forEach((g, r) =>
+          assert.deepEqual(
+            g.tokens,
+            ref.padded_batch.rows[r]?.greedy.new_tokens,
+            `batch row ${r} useCache=${useCache}`,
+          ),
+        );
       }
       // the top-5 logits of each greedy step (with the cache) match the recorded ones
       const s = ref.sequences[1] as Seq;
@@ -136,7 +162,9 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
         for (const [k, step] of s.greedy.steps.entries()) {
           torch.scope(() => {
             const inp = k === 0 ? [ids] : [[ids[ids.length - 1] as number]];
-            const logits = model.forward({ inputIds: torch.tensor(inp, { dtype: "int64" }), cache, lastOnly: true }).logits.index(0, -1);
+            const logits = model
+              .forward({ inputIds: torch.tensor(inp, { dtype: "int64" }), cache, lastOnly: true })
+              .logits.index(0, -1);
             const { values, indices } = logits.topk(5);
             assert.deepEqual(indices.toNumbers(), step.top_ids);
             assert.ok(maxAbsDiff(values.toNumbers(), step.top_logits) < TOL);

@@ -9,7 +9,13 @@ const { F, linalg } = torch;
 const gen = new torch.Generator(7);
 const r = (...shape: number[]) => torch.randn(shape, { dtype: "float64", generator: gen }).keep();
 /** random values bounded away from zero (for abs, relu, sqrt, log, div, ...) */
-const rpos = (...shape: number[]) => torch.scope(() => r(...shape).abs().add(0.5).keep());
+const rpos = (...shape: number[]) =>
+  torch.scope(() =>
+    r(...shape)
+      .abs()
+      .add(0.5)
+      .keep(),
+  );
 const rsign = (...shape: number[]) =>
   torch.scope(() => {
     const x = r(...shape);
@@ -19,7 +25,10 @@ const idx = (v: number[] | number[][]) => torch.tensor(v, { dtype: "int64" }).ke
 const spd = (n: number) =>
   torch.scope(() => {
     const a = r(n, n);
-    return a.matmul(a.T).add(torch.eye(n, n, { dtype: "float64" }).mul(n)).keep();
+    return a
+      .matmul(a.T)
+      .add(torch.eye(n, n, { dtype: "float64" }).mul(n))
+      .keep();
   });
 const sym = (f: (a: torch.Tensor) => torch.Tensor) => (a: torch.Tensor) => f(a.add(a.T).div(2));
 
@@ -52,8 +61,22 @@ const cases: [string, (...xs: torch.Tensor[]) => torch.Tensor, torch.Tensor[]][]
   ["gelu tanh", (a) => F.gelu(a, "tanh"), [r(5)]],
   ["silu", (a) => F.silu(a), [r(5)]],
   ["clamp", (a) => a.clamp(-0.5, 0.5), [torch.tensor([-1.2, -0.2, 0.3, 0.9], { dtype: "float64" }).keep()]],
-  ["maximum", (a, b) => a.maximum(b), [torch.tensor([1, 2, 3], { dtype: "float64" }).keep(), torch.tensor([2.5, 1, 3.5], { dtype: "float64" }).keep()]],
-  ["minimum", (a, b) => a.minimum(b), [torch.tensor([1, 2, 3], { dtype: "float64" }).keep(), torch.tensor([2.5, 1, 3.5], { dtype: "float64" }).keep()]],
+  [
+    "maximum",
+    (a, b) => a.maximum(b),
+    [
+      torch.tensor([1, 2, 3], { dtype: "float64" }).keep(),
+      torch.tensor([2.5, 1, 3.5], { dtype: "float64" }).keep(),
+    ],
+  ],
+  [
+    "minimum",
+    (a, b) => a.minimum(b),
+    [
+      torch.tensor([1, 2, 3], { dtype: "float64" }).keep(),
+      torch.tensor([2.5, 1, 3.5], { dtype: "float64" }).keep(),
+    ],
+  ],
   ["lerp", (a, b) => a.lerp(b, 0.3), [r(3), r(3)]],
   ["where", (a, b) => torch.where(a.gt(0), a, b), [rsign(4), r(4)]],
   ["maskedFill", (a) => a.maskedFill(torch.tensor([true, false, true]), 2), [r(3)]],
@@ -94,14 +117,29 @@ const cases: [string, (...xs: torch.Tensor[]) => torch.Tensor, torch.Tensor[]][]
   ["layerNorm", (x, w, b) => F.layerNorm(x, [4], w, b, 1e-5), [r(3, 4), r(4), r(4)]],
   ["rmsNorm", (x, w) => F.rmsNorm(x, w, 1e-6), [r(3, 4), r(4)]],
   ["embedding", (w) => F.embedding(idx([[0, 2, 2]]), w), [r(3, 4)]],
-  ["gather", (a) => a.gather(1, idx([[1, 0], [2, 2]])), [r(2, 3)]],
+  [
+    "gather",
+    (a) =>
+      a.gather(
+        1,
+        idx([
+          [1, 0],
+          [2, 2],
+        ]),
+      ),
+    [r(2, 3)],
+  ],
   ["scatter", (a, s) => a.scatter(1, idx([[2], [0]]), s), [r(2, 3), r(2, 1)]],
   ["scatterAdd", (a, s) => a.scatterAdd(1, idx([[0, 0]]), s), [r(1, 3), r(1, 2)]],
   ["indexSelect", (a) => a.indexSelect(0, idx([2, 0, 2])), [r(3, 2)]],
   ["indexAdd", (a, s) => a.indexAdd(0, idx([1, 1]), s, 2), [r(3, 2), r(2, 2)]],
   ["crossEntropy", (a) => F.crossEntropy(a, idx([1, 0, -100])), [r(3, 4)]],
   ["nllLoss", (a) => F.nllLoss(a, idx([3, 0]), { reduction: "sum" }), [r(2, 4)]],
-  ["klDiv", (a, b) => F.klDiv(F.logSoftmax(a, -1), F.softmax(b, -1), { reduction: "batchmean" }), [r(2, 3), r(2, 3)]],
+  [
+    "klDiv",
+    (a, b) => F.klDiv(F.logSoftmax(a, -1), F.softmax(b, -1), { reduction: "batchmean" }),
+    [r(2, 3), r(2, 3)],
+  ],
   // shape and indexing
   ["cat", (a, b) => torch.cat([a, b], 1), [r(2, 2), r(2, 3)]],
   ["stack", (a, b) => torch.stack([a, b], 0), [r(3), r(3)]],

@@ -14,13 +14,23 @@ function maxAbs(t: torch.Tensor): number {
 function spd(n: number, dtype: "float32" | "float64", seed = 0): torch.Tensor {
   return torch.scope(() => {
     const a = torch.randn([n, n], { dtype, generator: new torch.Generator(seed) });
-    return a.matmul(a.T).div(n).add(torch.eye(n, n, { dtype })).keep();
+    return a
+      .matmul(a.T)
+      .div(n)
+      .add(torch.eye(n, n, { dtype }))
+      .keep();
   });
 }
 
 test("hand-computed 2x2 cases", () => {
   torch.scope(() => {
-    const a = torch.tensor([[4, 2], [2, 3]], { dtype: "float64" });
+    const a = torch.tensor(
+      [
+        [4, 2],
+        [2, 3],
+      ],
+      { dtype: "float64" },
+    );
     // cholesky of [[4,2],[2,3]] = [[2,0],[1,sqrt(2)]]
     assertClose(linalg.cholesky(a).toNumbers(), [2, 0, 1, Math.SQRT2], 1e-15);
     assertClose(linalg.cholesky(a, { upper: true }).toNumbers(), [2, 1, 0, Math.SQRT2], 1e-15);
@@ -29,17 +39,56 @@ test("hand-computed 2x2 cases", () => {
     assertClose(linalg.det(a).item(), 8, 1e-14);
     // solve [[4,2],[2,3]] x = [2, 1] -> x = [0.5, 0]
     assertClose(linalg.solve(a, torch.tensor([[2], [1]], { dtype: "float64" })).toNumbers(), [0.5, 0], 1e-15);
-    assertClose(linalg.choleskySolve(torch.tensor([[2], [1]], { dtype: "float64" }), linalg.cholesky(a)).toNumbers(), [0.5, 0], 1e-15);
+    assertClose(
+      linalg.choleskySolve(torch.tensor([[2], [1]], { dtype: "float64" }), linalg.cholesky(a)).toNumbers(),
+      [0.5, 0],
+      1e-15,
+    );
     // eigenvalues of [[4,2],[2,3]]: (7 +- sqrt(17)) / 2, ascending
-    assertClose(linalg.eigh(a).eigenvalues.toNumbers(), [(7 - Math.sqrt(17)) / 2, (7 + Math.sqrt(17)) / 2], 1e-14);
+    assertClose(
+      linalg.eigh(a).eigenvalues.toNumbers(),
+      [(7 - Math.sqrt(17)) / 2, (7 + Math.sqrt(17)) / 2],
+      1e-14,
+    );
     // singular values of diag(3, -2) are 3, 2
-    assertClose(linalg.svd(torch.tensor([[3, 0], [0, -2]], { dtype: "float64" })).S.toNumbers(), [3, 2], 1e-15);
+    assertClose(
+      linalg
+        .svd(
+          torch.tensor(
+            [
+              [3, 0],
+              [0, -2],
+            ],
+            { dtype: "float64" },
+          ),
+        )
+        .S.toNumbers(),
+      [3, 2],
+      1e-15,
+    );
     // pinv of a rank-1 matrix u v^T is v u^T / (|u|^2 |v|^2)
-    const r1 = torch.tensor([[1, 2], [2, 4]], { dtype: "float64" });
+    const r1 = torch.tensor(
+      [
+        [1, 2],
+        [2, 4],
+      ],
+      { dtype: "float64" },
+    );
     assertClose(linalg.pinv(r1).toNumbers(), [1 / 25, 2 / 25, 2 / 25, 4 / 25], 1e-14);
     // least squares: fit y = 2x + 1 exactly
-    const A = torch.tensor([[0, 1], [1, 1], [2, 1]], { dtype: "float64" });
-    assertClose(linalg.lstsq(A, torch.tensor([[1], [3], [5]], { dtype: "float64" })).toNumbers(), [2, 1], 1e-12);
+    const A = torch.tensor(
+      [
+        [0, 1],
+        [1, 1],
+        [2, 1],
+      ],
+      { dtype: "float64" },
+    );
+    assertClose(
+      linalg.lstsq(A, torch.tensor([[1], [3], [5]], { dtype: "float64" })).toNumbers(),
+      [2, 1],
+      1e-12,
+    );
     const { Q, R } = linalg.qr(A);
     assert.ok(maxAbs(Q.matmul(R).sub(A)) < 1e-14);
   });
@@ -74,7 +123,16 @@ test("identities on random 64x64 matrices (float64)", () => {
 test("errors name the problem: not square, not positive-definite, singular", () => {
   torch.scope(() => {
     assert.throws(() => linalg.cholesky(torch.zeros([2, 3])), /square matrix/);
-    assert.throws(() => linalg.cholesky(torch.tensor([[1, 2], [2, 1]])), /not positive-definite/);
+    assert.throws(
+      () =>
+        linalg.cholesky(
+          torch.tensor([
+            [1, 2],
+            [2, 1],
+          ]),
+        ),
+      /not positive-definite/,
+    );
     assert.throws(() => linalg.inv(torch.zeros([2, 2])), /singular/);
     assert.throws(() => linalg.eigh(torch.zeros([3])), /square matrix/);
     assert.throws(() => linalg.solve(torch.eye(2), torch.zeros([3, 1])), /./);

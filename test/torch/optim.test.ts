@@ -5,7 +5,12 @@ import * as torch from "../../src/torch/index.js";
 import { assertClose } from "../helpers.js";
 
 /** Reference Adam on plain numbers for the loss sum(c * p^2) (gradient 2 c p). */
-function referenceAdam(p0: number[], c: number[], steps: number, o: { lr: number; b1: number; b2: number; eps: number; wd: number; decoupled: boolean }) {
+function referenceAdam(
+  p0: number[],
+  c: number[],
+  steps: number,
+  o: { lr: number; b1: number; b2: number; eps: number; wd: number; decoupled: boolean },
+) {
   const p = p0.slice();
   const m = p.map(() => 0);
   const v = p.map(() => 0);

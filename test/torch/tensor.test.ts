@@ -72,9 +72,15 @@ test("seeded randomness matches Python torch's generator", () => {
     assertClose(torch.randn(3).toNumbers(), [1.5409961, -0.2934289, -2.1787894], 1e-6);
     const g1 = new torch.Generator(42);
     const g2 = new torch.Generator(42);
-    assert.deepEqual(torch.rand(4, { generator: g1 }).toNumbers(), torch.rand(4, { generator: g2 }).toNumbers());
+    assert.deepEqual(
+      torch.rand(4, { generator: g1 }).toNumbers(),
+      torch.rand(4, { generator: g2 }).toNumbers(),
+    );
     const p = torch.randperm(10, { generator: new torch.Generator(1) }).toNumbers();
-    assert.deepEqual([...p].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      [...p].sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
   });
 });
 
@@ -151,7 +157,10 @@ test("cat, stack, split, chunk", () => {
     const sized = torch.arange(5).split([1, 4]);
     assert.deepEqual(sized[1]?.toNumbers(), [1, 2, 3, 4]);
     assert.equal(torch.arange(6).chunk(3).length, 3);
-    assert.throws(() => torch.cat([torch.zeros([1, 2]), torch.zeros([1, 3])], 0), /Sizes of tensors must match/);
+    assert.throws(
+      () => torch.cat([torch.zeros([1, 2]), torch.zeros([1, 3])], 0),
+      /Sizes of tensors must match/,
+    );
   });
 });
 
@@ -211,7 +220,10 @@ test("use of a freed tensor is a clear error, not a crash", () => {
 
 test("shape mismatches and bad arguments raise errors that name the problem", () => {
   torch.scope(() => {
-    assert.throws(() => torch.zeros([2, 3]).matmul(torch.zeros([2, 3])), /cannot be multiplied \(2x3 and 2x3\)/);
+    assert.throws(
+      () => torch.zeros([2, 3]).matmul(torch.zeros([2, 3])),
+      /cannot be multiplied \(2x3 and 2x3\)/,
+    );
     assert.throws(() => torch.zeros([2]).add(torch.zeros([3])), /size of tensor a \(2\) must match/);
     assert.throws(() => torch.zeros([2, 3]).view(4), /shape '\[4\]' is invalid/);
     assert.throws(() => torch.zeros([1.5]), /non-negative integers/);
