@@ -191,6 +191,19 @@ export class Tensor {
     this._scope = null;
     return this;
   }
+  /**
+   * Puts a tensor under the current scope (the reverse of keep()): it will be freed when that scope
+   * ends unless returned from it. Used for tensors kept inside an inner scope (a hook inside a forward
+   * pass) and handed back to the caller's scope. Returns this.
+   */
+  attach(): this {
+    const s = scopeStack[scopeStack.length - 1];
+    if (s && this._scope !== s) {
+      this._scope = s;
+      s.tensors.push(this);
+    }
+    return this;
+  }
 
   // ---- metadata --------------------------------------------------------------------------------
   get shape(): number[] {

@@ -1,0 +1,143 @@
+/**
+ * The editor: applies editing methods to a loaded model, one request after another (sequential) or as
+ * a batch, recording every edit in the journal. It owns the per-session caches the methods share: the
+ * second-moment statistics of each edited module (computed once, on the model as it was when first
+ * needed, as the reference implementations cache them) and the context templates.
+ */
+import type { Tensor } from "../torch/index.js";
+import type { CausalLM } from "../models/model.js";
+import type { Tokenizer } from "../models/tokenizer/index.js";
+import { EditJournal, type EditRecord, type ParamDelta } from "./journal.js";
+import { layerSecondMoment, loadStatsFile, type SecondMoment } from "./stats.js";
+import { normalizeRequest, type EditRequest } from "./request.js";
+import type { Schema } from "./hparams.js";
+
+export interface EditContext {
+  model: CausalLM;
+  tok: Tokenizer;
+  /** E[k k^T] of a module's input (cached; a user file from `statsFiles` takes precedence) */
+  stats(module: string, opts: { nSamples: number; dtype: "float32" | "float64" }): SecondMoment;
+  /** per-session cache for a method's own reusable values (context templates, projections, ...) */
+  cache: Map<string, unknown>;
+  journal: EditJournal;
+  log: (msg: string) => void;
+}
+
+export interface EditResult {
+  deltas: ParamDelta[];
+  info?: Record<string, unknown>;
+}
+
+export interface EditMethod<H> {
+  readonly name: string;
+  readonly schema: Schema;
+  /** hparams from a raw object (EasyEdit YAML), with the model's defaults for what is left out */
+  parseHparams(raw: Record<string, unknown>, where: string, model: CausalLM): H;
+  /** Computes the deltas for a batch of requests on the current model, leaving the model unchanged. */
+  compute(ctx: EditContext, requests: EditRequest[], hparams: H): EditResult;
+  /** largest batch the method accepts (1 for ROME) */
+  readonly maxBatch: number;
+}
+
+export interface EditorOptions {
+  /** statistics files per module (ROME .npz or safetensors), instead of computing them */
+  statsFiles?: Record<string, string>;
+  /** one file for every module (e.g. --stats FILE with a single edited layer) */
+  statsFile?: string;
+  corpus?: string;
+  log?: (msg: string) => void;
+}
+
+export class Editor {
+  readonly journal: EditJournal;
+  private readonly statsCache = new Map<string, SecondMoment>();
+  readonly cache = new Map<string, unknown>();
+
+  constructor(
+    readonly model: CausalLM,
+    readonly tok: Tokenizer,
+    readonly opts: EditorOptions = {},
+  ) {
+    this.journal = new EditJournal(model);
+  }
+
+  /** The context handed to methods (public for tests and tools that call method steps directly). */
+  context(): EditContext {
+    return {
+      model: this.model,
+      tok: this.tok,
+      journal: this.journal,
+      cache: this.cache,
+      log: this.opts.log ?? ((m) => process.stderr.write(m + "\n")),
+      stats: (module, o) => {
+        const key = `${module}|${o.nSamples}|${o.dtype}`;
+        let s = this.statsCache.get(key);
+        if (!s) {
+          const file = this.opts.statsFiles?.[module] ?? this.opts.statsFile;
+          const dim = this.inputDim(module);
+          if (file) s = loadStatsFile(file, dim);
+          else
+            s = layerSecondMoment(this.model, this.tok, module, {
+              nSamples: o.nSamples,
+              dtype: o.dtype,
+              corpus: this.opts.corpus,
+            });
+          s.mom2.keep();
+          if (s.mom2.size(0) !== dim)
+            throw new Error(
+              `statistics of ${module} (${s.source}) are [${s.mom2.shape.join(", ")}], the module's input has ${dim} features`,
+            );
+          this.statsCache.set(key, s);
+        }
+        return s;
+      },
+    };
+  }
+
+  /** The input size of a linear/Conv1D module, from its weight. */
+  inputDim(module: string): number {
+    const w = this.model.param(`${module}.weight`);
+    return this.model.config.modelType === "gpt2" ? w.size(0) : w.size(1);
+  }
+
+  /**
+   * Edits the model: requests are split into batches of the method's maximum size and applied in order,
+   * each batch computed on the model as the previous ones left it (sequential editing). Returns the
+   * journal records. A failure (NaN during optimisation, a bad request) leaves the model as it was
+   * before the failing batch.
+   */
+  edit<H>(
+    method: EditMethod<H>,
+    requests: EditRequest[],
+    hparams: H,
+    opts: { batchSize?: number } = {},
+  ): EditRecord[] {
+    const reqs = requests.map((r, i) => normalizeRequest(r, `request ${i}`));
+    const bs = Math.min(opts.batchSize ?? method.maxBatch, method.maxBatch);
+    const out: EditRecord[] = [];
+    for (let i = 0; i < reqs.length; i += bs) {
+      const batch = reqs.slice(i, i + bs);
+      const t0 = performance.now();
+      const { deltas, info } = method.compute(this.context(), batch, hparams);
+      out.push(
+        this.journal.apply({
+          method: method.name,
+          requests: batch,
+          hparams,
+          deltas,
+          seconds: (performance.now() - t0) / 1000,
+          info,
+        }),
+      );
+    }
+    return out;
+  }
+
+  free(): void {
+    for (const s of this.statsCache.values()) s.mom2.free();
+    this.statsCache.clear();
+    for (const v of this.cache.values()) if (v && typeof v === "object" && "free" in v) (v as Tensor).free();
+    this.cache.clear();
+    this.journal.free();
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The edit journal: every applied edit is a recorded delta on named parameters (rank-one factors where
+ * the method produces them, so 1,000 ROME edits on GPT-2 XL hold 1,000 pairs of vectors, not 1,000
+ * dense matrices), with its requests, hyper-parameters and timing.
+ *
+ * Undo in any order is exact: the journal keeps one copy of each touched parameter as it was before the
+ * first edit, and a parameter's value is always base + the deltas of the applied edits, added in order.
+ * Undoing edit k recomputes that sum without k, so the result is bit-for-bit what applying the other
+ * edits alone gives, and undoing everything restores the original weights bit-for-bit.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as torch from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+import { loadSafetensors, saveSafetensors } from "../torch/io.js";
+import type { CausalLM } from "../models/model.js";
+import type { EditRequest } from "./request.js";
+
+/**
+ * A change to one parameter, in the parameter's own layout: u v^T (rank one with u, v vectors; low rank
+ * with u [rows, r], v [cols, r], as MEMIT's batch updates) or a dense tensor.
+ */
+export type ParamDelta = { param: string; u: Tensor; v: Tensor } | { param: string; dense: Tensor };
+
+export interface EditRecord {
+  id: number;
+  method: string;
+  requests: EditRequest[];
+  hparams: unknown;
+  deltas: ParamDelta[];
+  /** wall time of computing the edit */
+  seconds: number;
+  createdAt: string;
+  /** method-specific notes (e.g. the loss trajectory of the value optimisation) */
+  info?: Record<string, unknown>;
+}
+
+function deltaShape(d: ParamDelta): number[] {
+  return "dense" in d ? d.dense.shape : [d.u.size(0), d.v.size(0)];
+}
+
+/** Materialises a delta in a given dtype (u v^T computed in the factors' dtype, then cast). */
+export function materialize(d: ParamDelta, dtype: torch.DType): Tensor {
+  const full = "dense" in d ? d.dense : d.u.ndim === 1 ? d.u.outer(d.v) : d.u.matmul(d.v.T);
+  return full.dtype === dtype ? full : full.to(dtype);
+}
+
+export class EditJournal {
+  readonly records: EditRecord[] = [];
+  private readonly base = new Map<string, Tensor>();
+  private nextId = 1;
+
+  constructor(readonly model: CausalLM) {}
+
+  /** Checks that each delta fits its parameter. */
+  private check(deltas: ParamDelta[]): void {
+    for (const d of deltas) {
+      const p = this.model.param(d.param);
+      const s = deltaShape(d);
+      if (s.join(",") !== p.shape.join(","))
+        throw new Error(
+          `edit delta for '${d.param}' has shape [${s.join(", ")}], the parameter [${p.shape.join(", ")}]`,
+        );
+    }
+  }
+
+  /** Applies an edit's deltas to the model and records it; the record takes ownership of the delta tensors. */
+  apply(rec: Omit<EditRecord, "id" | "createdAt"> & { createdAt?: string }): EditRecord {
+    this.check(rec.deltas);
+    const record: EditRecord = {
+      ...rec,
+      id: this.nextId++,
+      createdAt: rec.createdAt ?? new Date().toISOString(),
+    };
+    for (const d of record.deltas) {
+      if ("dense" in d) d.dense.keep();
+      else {
+        d.u.keep();
+        d.v.keep();
+      }
+    }
+    torch.noGrad(() =>
+      torch.scope(() => {
+        for (const d of record.deltas) {
+          const p = this.model.param(d.param);
+          if (!this.base.has(d.param)) this.base.set(d.param, p.detach().clone().keep());
+          p.add_(materialize(d, p.dtype));
+        }
+      }),
+    );
+    this.records.push(record);
+    return record;
+  }
+
+  /** Removes an applied edit (any one, by id); the touched parameters are recomputed from base. */
+  undo(id: number): void {
+    const i = this.records.findIndex((r) => r.id === id);
+    if (i < 0)
+      throw new Error(
+        `undo: no applied edit with id ${id} (applied: ${this.records.map((r) => r.id).join(", ") || "none"})`,
+      );
+    const [rec] = this.records.splice(i, 1) as [EditRecord];
+    this.recompute(new Set(rec.deltas.map((d) => d.param)));
+    freeDeltas(rec);
+  }
+
+  /** Undoes every edit: the model's weights are bit-for-bit the original ones. */
+  undoAll(): void {
+    const params = new Set(this.records.flatMap((r) => r.deltas.map((d) => d.param)));
+    const recs = this.records.splice(0);
+    this.recompute(params);
+    for (const r of recs) freeDeltas(r);
+  }
+
+  private recompute(params: Set<string>): void {
+    torch.noGrad(() =>
+      torch.scope(() => {
+        for (const name of params) {
+          const base = this.base.get(name) as Tensor;
+          const w = base.clone();
+          for (const r of this.records)
+            for (const d of r.deltas) if (d.param === name) w.add_(materialize(d, w.dtype));
+          this.model.param(name).copy_(w);
+        }
+      }),
+    );
+  }
+
+  /** The original value of a parameter (before any journaled edit). */
+  original(name: string): Tensor {
+    return this.base.get(name) ?? this.model.param(name);
+  }
+
+  /** Writes edits.json (requests, hparams, timings, delta shapes and norms) and edits.safetensors (the deltas). */
+  save(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    const tensors: [string, Tensor][] = [];
+    const meta = this.records.map((r) => ({
+      id: r.id,
+      method: r.method,
+      created_at: r.createdAt,
+      seconds: r.seconds,
+      requests: r.requests,
+      hparams: r.hparams,
+      info: r.info ?? {},
+      deltas: r.deltas.map((d, k) => {
+        const key = `edit${r.id}.delta${k}`;
+        if ("dense" in d) tensors.push([`${key}.dense`, d.dense]);
+        else tensors.push([`${key}.u`, d.u], [`${key}.v`, d.v]);
+        const norm = torch.scope(() => materialize(d, "float32").norm().item());
+        const kind = "dense" in d ? "dense" : d.u.ndim === 1 ? "rank1" : `rank${d.u.size(1)}`;
+        return { param: d.param, kind, shape: deltaShape(d), frobenius_norm: norm, key };
+      }),
+    }));
+    writeFileSync(
+      join(dir, "edits.json"),
+      JSON.stringify({ format: "editeval-journal/1", edits: meta }, null, 2) + "\n",
+    );
+    if (tensors.length > 0) saveSafetensors(join(dir, "edits.safetensors"), tensors);
+  }
+
+  /** Re-applies the edits saved in a directory (edits.json + edits.safetensors) to this journal's model. */
+  replay(dir: string): EditRecord[] {
+    const meta = JSON.parse(readFileSync(join(dir, "edits.json"), "utf8")) as {
+      edits: {
+        method: string;
+        seconds: number;
+        requests: EditRequest[];
+        hparams: unknown;
+        info: Record<string, unknown>;
+        created_at: string;
+        deltas: { param: string; kind: string; key: string }[];
+      }[];
+    };
+    const tensors = meta.edits.length
+      ? loadSafetensors(join(dir, "edits.safetensors"))
+      : new Map<string, Tensor>();
+    const get = (k: string) => {
+      const t = tensors.get(k);
+      if (!t) throw new Error(`${join(dir, "edits.safetensors")}: missing tensor '${k}'`);
+      return t;
+    };
+    const out = meta.edits.map((e) =>
+      this.apply({
+        method: e.method,
+        requests: e.requests,
+        hparams: e.hparams,
+        seconds: e.seconds,
+        info: e.info,
+        createdAt: e.created_at,
+        deltas: e.deltas.map((d) =>
+          d.kind === "dense"
+            ? { param: d.param, dense: get(`${d.key}.dense`) }
+            : { param: d.param, u: get(`${d.key}.u`), v: get(`${d.key}.v`) },
+        ),
+      }),
+    );
+    return out;
+  }
+
+  /** Frees the journal's tensors (base copies and deltas); the model keeps its current weights. */
+  free(): void {
+    for (const r of this.records) freeDeltas(r);
+    this.records.length = 0;
+    for (const t of this.base.values()) t.free();
+    this.base.clear();
+  }
+}
+
+function freeDeltas(r: EditRecord): void {
+  for (const d of r.deltas) {
+    if ("dense" in d) d.dense.free();
+    else {
+      d.u.free();
+      d.v.free();
+    }
+  }
+}

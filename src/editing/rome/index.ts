@@ -1,0 +1,63 @@
+/**
+ * ROME (Meng et al., 2022): a rank-one update of one MLP down-projection that maps the subject's key k*
+ * to a value v* that makes the model state the new object. Follows kmeng01/rome and EasyEdit's
+ * easyeditor/models/rome: u = compute_u (C^-1 k*, normalised), v = compute_v, W += u v^T in the
+ * module's own layout (GPT-2's Conv1D stores [in, out]; nn.Linear [out, in], so there W += v u^T).
+ */
+import * as torch from "../../torch/index.js";
+import type { CausalLM } from "../../models/model.js";
+import type { EditContext, EditMethod, EditResult } from "../editor.js";
+import type { EditRequest } from "../request.js";
+import { moduleAt } from "../hparams.js";
+import type { ParamDelta } from "../journal.js";
+import { generateContextTemplates } from "../context.js";
+import { ROME_SCHEMA, parseRomeHparams, type RomeHparams } from "./hparams.js";
+import { computeU } from "./compute_u.js";
+import { computeV, optimiseValue } from "./compute_v.js";
+
+/** The context templates of a run: explicit ones from hparams, else generated once per session. */
+export function contextTemplates(
+  ctx: EditContext,
+  h: { context_templates: string[]; context_template_length_params: number[][]; seed: number },
+): string[] {
+  if (h.context_templates.length > 0) return h.context_templates;
+  const key = `context-templates:${JSON.stringify(h.context_template_length_params)}:${h.seed}`;
+  let t = ctx.cache.get(key) as string[] | undefined;
+  if (!t) {
+    t = generateContextTemplates(ctx.model, ctx.tok, h.context_template_length_params, { seed: h.seed });
+    ctx.cache.set(key, t);
+  }
+  return t;
+}
+
+/** Whether a module's weight is stored [in, out] (GPT-2's Conv1D) rather than [out, in] (nn.Linear). */
+export function isConv1D(model: CausalLM): boolean {
+  return model.config.modelType === "gpt2";
+}
+
+export const rome: EditMethod<RomeHparams> = {
+  name: "ROME",
+  schema: ROME_SCHEMA,
+  maxBatch: 1,
+  parseHparams: (raw, where, model) => parseRomeHparams(raw, where, model),
+  compute(ctx: EditContext, requests: EditRequest[], h: RomeHparams): EditResult {
+    const request = requests[0] as EditRequest;
+    const templates = contextTemplates(ctx, h);
+    const deltas: ParamDelta[] = [];
+    const info: Record<string, unknown> = { losses: {} };
+    for (const layer of h.layers) {
+      const param = `${moduleAt(h.rewrite_module_tmp, layer)}.weight`;
+      const { u, v, losses } = torch.scope(() => {
+        const u = computeU(ctx, request, layer, h, templates);
+        const opt = optimiseValue(ctx, request, layer, h, templates);
+        const v = computeV(ctx, request, layer, h, u, opt.target);
+        return { u, v, losses: opt.losses };
+      });
+      (info.losses as Record<number, number[]>)[layer] = losses;
+      deltas.push(
+        isConv1D(ctx.model) ? { param, u: u.keep(), v: v.keep() } : { param, u: v.keep(), v: u.keep() },
+      );
+    }
+    return { deltas, info };
+  },
+};
