@@ -1,20 +1,26 @@
 /**
  * Context templates: short texts the model generates itself, each ending in ". {}", prepended to the
  * edit prompt so the edited key and value generalise beyond the exact prompt (ROME's
- * get_context_templates). Templates are ["{}"] followed, for each [length, count] pair, by `count`
- * top-k (k = 5) samples of `length` tokens, with "{" and "}" removed. Sampling is seeded, so a run is
- * reproducible; hparams may also give the templates explicitly (`context_templates`), which makes
- * an edit comparable token for token with a reference run that used the same templates.
+ * get_context_templates, in EasyEdit's form): ["{}"] followed, for each [length, count] pair, by count/5
+ * top-k (k = 5) samples from each of the prompts "The", "Therefore", "Because", "I", "You", `length`
+ * tokens long in all (prompt included), decoded without special tokens, NFKD-normalised, "\n\n" turned
+ * into " ", "{" and "}" removed, then ". {}" appended. Sampling is seeded (kmeng01/rome and EasyEdit
+ * leave it to the global RNG), so a run is reproducible; hparams may also give the templates
+ * explicitly (`context_templates`), which makes an edit comparable token for token with a reference run
+ * that used the same templates (both references print theirs).
  */
 import type { CausalLM } from "../models/model.js";
 import { generate } from "../models/generate.js";
 import type { WordTokenizer } from "./repr.js";
 
+/** EasyEdit's generation prompts for context templates. */
+export const EASYEDIT_PREFIXES = ["The", "Therefore", "Because", "I", "You"] as const;
+
 export function generateContextTemplates(
   model: CausalLM,
   tok: WordTokenizer,
   lengthParams: number[][],
-  opts: { seed?: number; prefixes?: string[] } = {},
+  opts: { seed?: number; prefixes?: string[]; braces?: "remove" | "space" } = {},
 ): string[] {
   const out = ["{}"];
   const bos = tok.bosTokenId ?? tok.eosTokenId;
@@ -22,7 +28,7 @@ export function generateContextTemplates(
     if (length === undefined || count === undefined)
       throw new Error("context_template_length_params: expected [[length, count], ...]");
     // prompts: the given prefixes (EasyEdit) or the BOS/EOS token alone (ROME's "<|endoftext|>")
-    const prefixes = opts.prefixes ?? [null];
+    const prefixes: (string | null)[] = opts.prefixes ?? [...EASYEDIT_PREFIXES];
     const perPrefix = opts.prefixes ? Math.floor(count / prefixes.length) : count;
     const prompts: number[][] = [];
     for (const p of prefixes)
@@ -36,9 +42,10 @@ export function generateContextTemplates(
       eosTokenId: null,
     });
     gens.forEach((g, i) => {
-      const prefixText = prefixes[Math.floor(i / perPrefix)] ?? "";
-      const text = (prefixText ?? "") + tok.decode(g.tokens, { skipSpecialTokens: true });
-      const clean = text.normalize("NFKD").replaceAll("\n\n", " ").replaceAll("{", "").replaceAll("}", "");
+      // the whole row, prompt included, as generate_fast decodes it
+      const text = tok.decode([...(prompts[i] as number[]), ...g.tokens], { skipSpecialTokens: true });
+      const b = opts.braces === "space" ? " " : "";
+      const clean = text.normalize("NFKD").replaceAll("\n\n", " ").replaceAll("{", b).replaceAll("}", b);
       out.push(clean + ". {}");
     });
   });

@@ -34,14 +34,38 @@ export interface ValueOptimisation {
 }
 
 /** Optimises delta on the MLP output at `layer` (ROME's compute_v up to v*). */
+/** What optimiseValue needs from a method's hparams. */
+export type ValueHparams = Pick<
+  RomeHparams,
+  | "fact_token"
+  | "v_num_grad_steps"
+  | "v_lr"
+  | "v_weight_decay"
+  | "clamp_norm_factor"
+  | "kl_factor"
+  | "mlp_module_tmp"
+>;
+
+/**
+ * Optimises delta added to the output of `module` at each prompt's subject token (ROME: the MLP of the
+ * edited layer; MEMIT: the whole block of the last edited layer, compute_z) and returns v* = v_init + delta.
+ */
 export function optimiseValue(
   ctx: EditContext,
   request: EditRequest,
   layer: number,
-  h: RomeHparams,
+  h: ValueHparams,
   templates: string[],
+  opts: { module?: string; method?: string } = {},
 ): ValueOptimisation {
-  const r = optimiseValueInner(ctx, request, layer, h, templates);
+  const r = optimiseValueInner(
+    ctx,
+    request,
+    opts.module ?? moduleAt(h.mlp_module_tmp, layer),
+    h,
+    templates,
+    opts.method ?? "ROME",
+  );
   r.target.attach();
   r.vInit.attach();
   return r;
@@ -50,21 +74,21 @@ export function optimiseValue(
 function optimiseValueInner(
   ctx: EditContext,
   request: EditRequest,
-  layer: number,
-  h: RomeHparams,
+  mlp: string,
+  h: ValueHparams,
   templates: string[],
+  method: string,
 ): ValueOptimisation {
   const { model, tok } = ctx;
   const targetIds = tok.encode(targetText(request.targetNew), { addSpecialTokens: false });
   if (targetIds.length === 0)
-    throw new Error(`ROME: target_new ${JSON.stringify(request.targetNew)} tokenises to nothing`);
+    throw new Error(`${method}: target_new ${JSON.stringify(request.targetNew)} tokenises to nothing`);
   const targetPrefix = tok.decode(targetIds.slice(0, -1));
   const rewriting = templates.map((t) => fill(t, request.prompt) + targetPrefix);
   const klPrompts = [KL_PROMPT];
   const all = [...rewriting, ...klPrompts];
   const filled = all.map((p) => fill(p, request.subject));
   const lookup = all.map((p) => lookupIndex(tok, p, request.subject, h.fact_token));
-  const mlp = moduleAt(h.mlp_module_tmp, layer);
 
   return torch.scope(() => {
     const { ids, mask, lengths } = rightPadded(tok, filled);
@@ -135,7 +159,7 @@ function optimiseValueInner(
           losses.push(value);
           if (!Number.isFinite(value))
             throw new EditDivergedError(
-              `ROME: the value optimisation diverged at step ${it} (loss ${value}); the model is left unedited. ` +
+              `${method}: the value optimisation diverged at step ${it} (loss ${value}); the model is left unedited. ` +
                 "Try a smaller v_lr or clamp_norm_factor.",
             );
           if (value < EARLY_STOP_LOSS || it === h.v_num_grad_steps - 1) return true;
@@ -150,7 +174,7 @@ function optimiseValueInner(
             const n = delta.norm().item();
             if (!Number.isFinite(n))
               throw new EditDivergedError(
-                `ROME: the value delta became non-finite at step ${it}; the model is left unedited. Try a smaller v_lr.`,
+                `${method}: the value delta became non-finite at step ${it}; the model is left unedited. Try a smaller v_lr.`,
               );
             if (n > maxNorm) delta.mul_(maxNorm / n);
           }),
@@ -166,7 +190,10 @@ function optimiseValueInner(
   });
 }
 
-/** The right vector: (v* - W k) / (k . u), with k and W k at the subject token of the bare prompt. */
+/**
+ * The right vector: (v* - W k) / (k . u), with k and W k at the subject token of the bare prompt (ROME),
+ * or, for r-ROME, the means of k and W k over the context templates, each template run alone.
+ */
 export function computeV(
   ctx: EditContext,
   request: EditRequest,

@@ -71,13 +71,35 @@ export const ROME_SCHEMA: Schema = {
   mom2_dtype: { type: "string", default: "float32", doc: "statistics accumulation dtype" },
 };
 
+/**
+ * r-ROME's flags (rebuilding-rome; EasyEdit R_ROMEHyperParams): only the default mode, template-averaged
+ * keys (enable_random_prefix_keys), is implemented; the others are refused rather than ignored.
+ */
+export const R_ROME_SCHEMA: Schema = {
+  ...ROME_SCHEMA,
+  enable_prompt_keys: { type: "bool", default: false, doc: "keys from the bare prompt (not implemented)" },
+  enable_random_prefix_keys: { type: "bool", default: true, doc: "keys averaged over the context templates" },
+  original_implementation: {
+    type: "bool",
+    default: false,
+    doc: "accepted for EasyEdit files; no effect on the averaged keys",
+  },
+};
+
 export function parseRomeHparams(
   raw: Record<string, unknown>,
   where: string,
   model: CausalLM,
   method = "ROME",
 ): RomeHparams {
-  const h = parseHparams<RomeHparams>(ROME_SCHEMA, raw, where, method);
+  const h = parseHparams<RomeHparams>(method === "R-ROME" ? R_ROME_SCHEMA : ROME_SCHEMA, raw, where, method);
+  if (method === "R-ROME") {
+    const r = h as unknown as Record<string, unknown>;
+    if (r.enable_prompt_keys === true || r.enable_random_prefix_keys !== true)
+      throw new Error(
+        `${where}: R-ROME here implements enable_random_prefix_keys: true, enable_prompt_keys: false only`,
+      );
+  }
   const mods = MODULE_TEMPLATES[model.config.modelType];
   for (const k of Object.keys(mods) as (keyof typeof mods)[]) if (!h[k]) h[k] = mods[k];
   if (!("v_loss_layer" in raw)) h.v_loss_layer = model.config.numLayers - 1;

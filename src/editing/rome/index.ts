@@ -9,9 +9,10 @@ import type { CausalLM } from "../../models/model.js";
 import type { EditContext, EditMethod, EditResult } from "../editor.js";
 import type { EditRequest } from "../request.js";
 import { moduleAt } from "../hparams.js";
-import type { ParamDelta } from "../journal.js";
+import { materialize, type ParamDelta } from "../journal.js";
+import type { Tensor } from "../../torch/index.js";
 import { generateContextTemplates } from "../context.js";
-import { ROME_SCHEMA, parseRomeHparams, type RomeHparams } from "./hparams.js";
+import { ROME_SCHEMA, R_ROME_SCHEMA, parseRomeHparams, type RomeHparams } from "./hparams.js";
 import { computeU } from "./compute_u.js";
 import { computeV, optimiseValue } from "./compute_v.js";
 
@@ -19,12 +20,16 @@ import { computeV, optimiseValue } from "./compute_v.js";
 export function contextTemplates(
   ctx: EditContext,
   h: { context_templates: string[]; context_template_length_params: number[][]; seed: number },
+  braces: "remove" | "space" = "remove",
 ): string[] {
   if (h.context_templates.length > 0) return h.context_templates;
-  const key = `context-templates:${JSON.stringify(h.context_template_length_params)}:${h.seed}`;
+  const key = `context-templates:${JSON.stringify(h.context_template_length_params)}:${h.seed}:${braces}`;
   let t = ctx.cache.get(key) as string[] | undefined;
   if (!t) {
-    t = generateContextTemplates(ctx.model, ctx.tok, h.context_template_length_params, { seed: h.seed });
+    t = generateContextTemplates(ctx.model, ctx.tok, h.context_template_length_params, {
+      seed: h.seed,
+      braces,
+    });
     ctx.cache.set(key, t);
   }
   return t;
@@ -35,29 +40,45 @@ export function isConv1D(model: CausalLM): boolean {
   return model.config.modelType === "gpt2";
 }
 
-export const rome: EditMethod<RomeHparams> = {
-  name: "ROME",
-  schema: ROME_SCHEMA,
-  maxBatch: 1,
-  parseHparams: (raw, where, model) => parseRomeHparams(raw, where, model),
-  compute(ctx: EditContext, requests: EditRequest[], h: RomeHparams): EditResult {
-    const request = requests[0] as EditRequest;
-    const templates = contextTemplates(ctx, h);
-    const deltas: ParamDelta[] = [];
-    const info: Record<string, unknown> = { losses: {} };
-    for (const layer of h.layers) {
-      const param = `${moduleAt(h.rewrite_module_tmp, layer)}.weight`;
-      const { u, v, losses } = torch.scope(() => {
-        const u = computeU(ctx, request, layer, h, templates);
-        const opt = optimiseValue(ctx, request, layer, h, templates);
-        const v = computeV(ctx, request, layer, h, u, opt.target);
-        return { u, v, losses: opt.losses };
-      });
-      (info.losses as Record<number, number[]>)[layer] = losses;
-      deltas.push(
-        isConv1D(ctx.model) ? { param, u: u.keep(), v: v.keep() } : { param, u: v.keep(), v: u.keep() },
-      );
-    }
-    return { deltas, info };
-  },
-};
+function makeRome(name: "ROME" | "R-ROME"): EditMethod<RomeHparams> {
+  const rrome = name === "R-ROME";
+  return {
+    name,
+    schema: rrome ? R_ROME_SCHEMA : ROME_SCHEMA,
+    maxBatch: 1,
+    parseHparams: (raw, where, model) => parseRomeHparams(raw, where, model, name),
+    compute(ctx: EditContext, requests: EditRequest[], h: RomeHparams): EditResult {
+      const request = requests[0] as EditRequest;
+      const templates = contextTemplates(ctx, h);
+      const deltas: ParamDelta[] = [];
+      const info: Record<string, unknown> = { losses: {} };
+      for (const layer of h.layers) {
+        const param = `${moduleAt(h.rewrite_module_tmp, layer)}.weight`;
+        const { u, v, losses } = torch.scope(() => {
+          const u = computeU(ctx, request, layer, h, templates);
+          const opt = optimiseValue(ctx, request, layer, h, templates);
+          const v = computeV(ctx, request, layer, h, u, opt.target);
+          return { u, v, losses: opt.losses };
+        });
+        (info.losses as Record<number, number[]>)[layer] = losses;
+        deltas.push(
+          isConv1D(ctx.model) ? { param, u: u.keep(), v: v.keep() } : { param, u: v.keep(), v: u.keep() },
+        );
+      }
+      return { deltas, info };
+    },
+  };
+}
+
+/** ROME, as kmeng01/rome and EasyEdit compute it. */
+export const rome = makeRome("ROME");
+/** r-ROME (scalable-model-editing/rebuilding-rome): the update uses the template-averaged key and value. */
+export const rrome = makeRome("R-ROME");
+
+export function freeDelta(d: ParamDelta): void {
+  if ("dense" in d) d.dense.free();
+  else {
+    d.u.free();
+    d.v.free();
+  }
+}

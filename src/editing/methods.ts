@@ -1,0 +1,31 @@
+/**
+ * The editing methods by name (EasyEdit's alg_name spellings accepted, case-insensitive).
+ */
+import type { EditMethod } from "./editor.js";
+import { rome, rrome } from "./rome/index.js";
+import { memit } from "./memit/index.js";
+import { alphaedit } from "./alphaedit/index.js";
+import { emmet } from "./emmet/index.js";
+import { ftL, ftM } from "./ft/index.js";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const METHODS: Record<string, EditMethod<any>> = {
+  rome,
+  "r-rome": rrome,
+  memit,
+  alphaedit,
+  emmet,
+  "ft-l": ftL,
+  ft: ftL,
+  "ft-m": ftM,
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function methodByName(name: string): EditMethod<any> {
+  const m = METHODS[name.toLowerCase().replace(/_/g, "-")];
+  if (!m)
+    throw new Error(
+      `unknown editing method '${name}' (available: rome, r-rome, memit, alphaedit, emmet, ft-l, ft-m)`,
+    );
+  return m;
+}
