@@ -226,3 +226,47 @@ test("bad input leaves the model untouched: layer out of range, unknown module, 
   ed2.free();
   model.free();
 });
+
+test("r-ROME uses the same (template-averaged) key for the update as for the target; ROME does not", async () => {
+  const model = loadModel(gpt2);
+  const tok = loadTokenizer(gpt2);
+  const ed = new Editor(model, tok, { corpus, log: () => undefined });
+  const templates = ["{}", "The sky is blue. {}", "I think that {}"];
+  const module = "transformer.h.1.mlp.c_proj";
+  const hp = { layers: [1], context_templates: templates, mom2_n_samples: 6, v_num_grad_steps: 5 };
+  const r = normalizeRequest(request);
+  const kAvg = torch.scope(() => {
+    const ks = templates.map((t) => {
+      const p = t.replace("{}", r.prompt);
+      const idx = lookupIndex(tok, p, r.subject, "subject_last");
+      return reprsAtPositions(model, tok, module, [p.replace("{}", r.subject)], [idx]).input.select(0, 0);
+    });
+    return torch.stack(ks).mean(0).keep();
+  });
+  const outAt = (k: torch.Tensor) =>
+    torch.scope(() =>
+      torch
+        .addmm(model.param(`${module}.bias`).unsqueeze(0), k.unsqueeze(0), model.param(`${module}.weight`))
+        .squeeze(0)
+        .toNumbers(),
+    );
+  for (const [name, exact] of [
+    ["r-rome", true],
+    ["rome", false],
+  ] as const) {
+    const method = (await import("../../src/editing/methods.js")).methodByName(name);
+    const h = method.parseHparams(hp, "t", model);
+    const opt = optimiseValue(ed.context(), r, 1, h, templates);
+    const vStar = opt.target.toNumbers();
+    opt.target.free();
+    opt.vInit.free();
+    ed.edit(method, [request], h);
+    const err = Math.max(...outAt(kAvg).map((x, i) => Math.abs(x - (vStar[i] as number))));
+    if (exact) assert.ok(err < 1e-3, `${name}: W' k_avg differs from v* by ${err}`);
+    else assert.ok(err > 1e-3, `${name}: expected ROME's bare-prompt key to miss v* at k_avg (got ${err})`);
+    ed.journal.undoAll();
+  }
+  kAvg.free();
+  ed.free();
+  model.free();
+});

@@ -50,8 +50,8 @@ export const MEMIT_SCHEMA: Schema = {
   mom2_update_weight: { type: "number", default: 20000, doc: "lambda in (lambda C + K K^T)" },
   context_template_length_params: {
     type: "number[][]",
-    default: [[10, 10]],
-    doc: "[[tokens, count]] of generated templates",
+    default: [[10, 5]],
+    doc: "[[tokens, count]] of generated templates (MEMIT hard-codes [[10, 5]]: one per prompt)",
   },
   context_templates: {
     type: "string[]",

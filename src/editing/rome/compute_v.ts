@@ -201,19 +201,28 @@ export function computeV(
   h: RomeHparams,
   u: Tensor,
   target: Tensor,
+  templates: string[] | null = null,
 ): Tensor {
   const module = moduleAt(h.rewrite_module_tmp, layer);
-  const idx = lookupIndex(ctx.tok, request.prompt, request.subject, h.fact_token);
+  // ROME: the bare prompt; r-ROME: every context template, each run alone, averaged
+  const prompts = templates === null ? [request.prompt] : templates.map((t) => fill(t, request.prompt));
   return torch.scope(() => {
-    const { input, output } = reprsAtPositions(
-      ctx.model,
-      ctx.tok,
-      module,
-      [fill(request.prompt, request.subject)],
-      [idx],
-    );
-    const k = input.select(0, 0).to("float32");
-    const wk = output.select(0, 0).to("float32");
+    const ks: Tensor[] = [];
+    const outs: Tensor[] = [];
+    for (const p of prompts) {
+      const idx = lookupIndex(ctx.tok, p, request.subject, h.fact_token);
+      const { input, output } = reprsAtPositions(
+        ctx.model,
+        ctx.tok,
+        module,
+        [fill(p, request.subject)],
+        [idx],
+      );
+      ks.push(input.select(0, 0).to("float32"));
+      outs.push(output.select(0, 0).to("float32"));
+    }
+    const k = torch.stack(ks).mean(0);
+    const wk = torch.stack(outs).mean(0);
     return target.to("float32").sub(wk).div(k.dot(u));
   });
 }

@@ -52,18 +52,41 @@ function makeRome(name: "ROME" | "R-ROME"): EditMethod<RomeHparams> {
       const templates = contextTemplates(ctx, h);
       const deltas: ParamDelta[] = [];
       const info: Record<string, unknown> = { losses: {} };
-      for (const layer of h.layers) {
-        const param = `${moduleAt(h.rewrite_module_tmp, layer)}.weight`;
-        const { u, v, losses } = torch.scope(() => {
-          const u = computeU(ctx, request, layer, h, templates);
-          const opt = optimiseValue(ctx, request, layer, h, templates);
-          const v = computeV(ctx, request, layer, h, u, opt.target);
-          return { u, v, losses: opt.losses };
+      // layers in ascending order; a later layer is computed on the model holding the earlier layers'
+      // updates (as execute_rome does); every weight is restored before returning
+      const saved: [Tensor, Tensor][] = [];
+      try {
+        for (const layer of [...h.layers].sort((a, b) => a - b)) {
+          const param = `${moduleAt(h.rewrite_module_tmp, layer)}.weight`;
+          const { u, v, losses } = torch.scope(() => {
+            const u = computeU(ctx, request, layer, h, templates);
+            const opt = optimiseValue(ctx, request, layer, h, templates);
+            // r-ROME: the update's key and current value are the template averages (the key u was
+            // built from); ROME uses the bare prompt's
+            const v = computeV(ctx, request, layer, h, u, opt.target, rrome ? templates : null);
+            return { u, v, losses: opt.losses };
+          });
+          (info.losses as Record<number, number[]>)[layer] = losses;
+          const d: ParamDelta = isConv1D(ctx.model)
+            ? { param, u: u.keep(), v: v.keep() }
+            : { param, u: v.keep(), v: u.keep() };
+          deltas.push(d);
+          if (h.layers.length > 1) {
+            const w = ctx.model.param(param);
+            saved.push([w, w.detach().clone().keep()]);
+            torch.noGrad(() => torch.scope(() => w.add_(materialize(d, w.dtype))));
+          }
+        }
+      } catch (e) {
+        for (const d of deltas) freeDelta(d);
+        throw e;
+      } finally {
+        torch.noGrad(() => {
+          for (const [w, copy] of saved.reverse()) {
+            w.copy_(copy);
+            copy.free();
+          }
         });
-        (info.losses as Record<number, number[]>)[layer] = losses;
-        deltas.push(
-          isConv1D(ctx.model) ? { param, u: u.keep(), v: v.keep() } : { param, u: v.keep(), v: u.keep() },
-        );
       }
       return { deltas, info };
     },
