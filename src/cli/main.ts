@@ -6,12 +6,17 @@ import * as torch from "../torch/index.js";
 import { UsageError } from "./args.js";
 import { generateCommand, logitsCommand, scoreCommand, tokenizeCommand } from "./model-commands.js";
 import { convertLlama2cCommand } from "./convert.js";
+import { editCommand } from "./edit.js";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
   logits: { summary: "full logits of a token sequence", run: logitsCommand },
   generate: { summary: "continue a prompt (greedy or sampling)", run: generateCommand },
   score: { summary: "log-likelihood of a continuation given a context", run: scoreCommand },
   tokenize: { summary: "token ids of a text", run: tokenizeCommand },
+  edit: {
+    summary: "edit a checkpoint (ROME, R-ROME, MEMIT, AlphaEdit, EMMET, FT-L, FT-M)",
+    run: editCommand,
+  },
   "convert-llama2c": {
     summary: "convert a llama2.c checkpoint to a Hugging Face directory",
     run: convertLlama2cCommand,
