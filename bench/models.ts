@@ -73,13 +73,15 @@ export function loadPeakRss(dir: string): {
   ratio: number;
 } {
   const script = `
+    import { readFileSync } from "node:fs";
+    const kb = (k) => Number(new RegExp(k + ":\\\\s+(\\\\d+)").exec(readFileSync("/proc/self/status", "utf8"))[1]);
     const torch = await import(${JSON.stringify(new URL("../src/torch/index.js", import.meta.url).href)});
     const { loadModel } = await import(${JSON.stringify(new URL("../src/models/load.js", import.meta.url).href)});
-    const base = process.resourceUsage().maxRSS;
+    const base = kb("VmRSS");
     const m = loadModel(${JSON.stringify(dir)});
     let bytes = 0, s = 0;
     for (const [, t] of m.uniqueParameters()) { bytes += t.numel() * 4; s += torch.scope(() => t.sum().item()); }
-    console.log(JSON.stringify({ base, peak: process.resourceUsage().maxRSS, bytes, s }));`;
+    console.log(JSON.stringify({ base, peak: kb("VmHWM"), bytes, s }));`;
   const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`load-rss child failed: ${r.stderr}`);
   const o = JSON.parse(r.stdout.trim()) as { base: number; peak: number; bytes: number };
