@@ -15,7 +15,7 @@ import { intFlag, parse, required, UsageError, type CommandSpec } from "./args.j
 
 export const editSpec: CommandSpec = {
   name: "edit",
-  summary: "editeval edit: edit a checkpoint with ROME, R-ROME, MEMIT, AlphaEdit, EMMET, FT-L or FT-M",
+  summary: "editeval edit: edit a checkpoint with ROME, R-ROME, MEMIT, PMET, AlphaEdit, EMMET, FT-L or FT-M",
   usage:
     "editeval edit --model DIR --method rome --hparams FILE.yaml --requests FILE.json [--stats FILE] [--batch-size N] --out DIR [--json]",
   options: {
@@ -33,7 +33,7 @@ export const editSpec: CommandSpec = {
   },
   help: [
     "--model DIR        the checkpoint to edit",
-    "--method NAME      rome, r-rome, memit, alphaedit, emmet, ft-l, ft-m",
+    "--method NAME      rome, r-rome, memit, pmet, alphaedit, emmet, ft-l, ft-m",
     "--hparams FILE     EasyEdit YAML (or ROME JSON) hyper-parameters; omitted fields take the reference defaults",
     "--requests FILE    JSON list of requests: {prompt, subject, target_new[, ground_truth]} (EasyEdit) or",
     "                   ROME's {requested_rewrite: {prompt, subject, target_new: {str}}}",

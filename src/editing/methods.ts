@@ -7,6 +7,7 @@ import { memit } from "./memit/index.js";
 import { alphaedit } from "./alphaedit/index.js";
 import { emmet } from "./emmet/index.js";
 import { ftL, ftM } from "./ft/index.js";
+import { pmet } from "./pmet/index.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const METHODS: Record<string, EditMethod<any>> = {
@@ -15,6 +16,7 @@ export const METHODS: Record<string, EditMethod<any>> = {
   memit,
   alphaedit,
   emmet,
+  pmet,
   "ft-l": ftL,
   ft: ftL,
   "ft-m": ftM,
@@ -25,7 +27,7 @@ export function methodByName(name: string): EditMethod<any> {
   const m = METHODS[name.toLowerCase().replace(/_/g, "-")];
   if (!m)
     throw new Error(
-      `unknown editing method '${name}' (available: rome, r-rome, memit, alphaedit, emmet, ft-l, ft-m)`,
+      `unknown editing method '${name}' (available: rome, r-rome, memit, pmet, alphaedit, emmet, ft-l, ft-m)`,
     );
   return m;
 }

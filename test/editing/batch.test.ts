@@ -182,3 +182,41 @@ test("FT-L keeps every weight within norm_constraint of the original; FT-M raise
   ed.free();
   model.free();
 });
+
+test("PMET (one layer, vanishing lambda): the MLP projection maps the key to its optimised target", async () => {
+  const { optimiseDeltas } = await import("../../src/editing/rome/compute_v.js");
+  const model = loadModel(gpt2);
+  const tok = loadTokenizer(gpt2);
+  const ed = new Editor(model, tok, { statsFile: statsFile(), log: () => undefined });
+  const pmet = methodByName("pmet");
+  const h = pmet.parseHparams({ ...common, mom2_update_weight: 1e-6, v_num_grad_steps: 6 }, "t", model);
+  const ctx = ed.context();
+  const [zm] = optimiseDeltas(
+    ctx,
+    req,
+    ["transformer.h.1.mlp.c_proj", "transformer.h.1.attn.c_proj"],
+    h,
+    ["{}"],
+    {
+      method: "PMET",
+      pmet: { nllLossFactor: 1 },
+    },
+  );
+  const z = zm?.target.toNumbers() ?? [];
+  ed.edit(pmet, [req], h);
+  const idx = lookupIndex(tok, req.prompt, req.subject, "subject_last");
+  torch.scope(() => {
+    const { output } = reprsAtPositions(
+      model,
+      tok,
+      "transformer.h.1.mlp.c_proj",
+      ["The Eiffel Tower is located in"],
+      [idx],
+    );
+    const got = output.select(0, 0).toNumbers();
+    const err = Math.max(...got.map((g, i) => Math.abs(g - (z[i] as number))));
+    assert.ok(err < 1e-3, `MLP output differs from z_mlp by ${err}`);
+  });
+  ed.free();
+  model.free();
+});

@@ -58,27 +58,52 @@ export function optimiseValue(
   templates: string[],
   opts: { module?: string; method?: string } = {},
 ): ValueOptimisation {
-  const r = optimiseValueInner(
-    ctx,
-    request,
-    opts.module ?? moduleAt(h.mlp_module_tmp, layer),
-    h,
-    templates,
-    opts.method ?? "ROME",
-  );
-  r.target.attach();
-  r.vInit.attach();
-  return r;
+  const [r] = optimiseDeltas(ctx, request, [opts.module ?? moduleAt(h.mlp_module_tmp, layer)], h, templates, {
+    method: opts.method ?? "ROME",
+  });
+  return r as ValueOptimisation;
 }
 
-function optimiseValueInner(
+/** PMET's extra control of the optimisation (compute_zs). */
+export interface PmetControl {
+  /** the NLL weight; 0.1 of it once the target is the argmax at every target position */
+  nllLossFactor: number;
+}
+
+/**
+ * The optimisation shared by ROME (compute_v), MEMIT/AlphaEdit/EMMET (compute_z) and PMET (compute_zs):
+ * one delta per module, each added to that module's output at every prompt's subject token;
+ * loss = NLL(target) + kl_factor KL(now || init) on "{subject} is a" + sum of v_weight_decay
+ * ||delta_m|| / ||init_m||^2; Adam; stop when loss < 5e-2 or at the last iteration (no step then);
+ * each delta clamped to clamp_norm_factor ||init_m|| after a step. With `pmet`, PMET's dynamic NLL
+ * factor and its stop once the target is the argmax everywhere and the KL term is <= 0.01.
+ * Returns v*_m = init_m + delta_m per module, attached to the caller's scope.
+ */
+export function optimiseDeltas(
   ctx: EditContext,
   request: EditRequest,
-  mlp: string,
+  modules: string[],
+  h: ValueHparams,
+  templates: string[],
+  opts: { method: string; pmet?: PmetControl },
+): ValueOptimisation[] {
+  const rs = optimiseDeltasInner(ctx, request, modules, h, templates, opts.method, opts.pmet ?? null);
+  for (const r of rs) {
+    r.target.attach();
+    r.vInit.attach();
+  }
+  return rs;
+}
+
+function optimiseDeltasInner(
+  ctx: EditContext,
+  request: EditRequest,
+  modules: string[],
   h: ValueHparams,
   templates: string[],
   method: string,
-): ValueOptimisation {
+  pmet: PmetControl | null,
+): ValueOptimisation[] {
   const { model, tok } = ctx;
   const targetIds = tok.encode(targetText(request.targetNew), { addSpecialTokens: false });
   if (targetIds.length === 0)
@@ -109,35 +134,36 @@ function optimiseValueInner(
     const klPos = torch.tensor(lookup.slice(rewriting.length), { dtype: "int64" });
 
     const d = model.config.hiddenSize;
-    const delta = torch.zeros([d], { requiresGrad: true }).keep();
-    const opt = new torch.optim.Adam([delta], { lr: h.v_lr });
-    let vInit: Tensor | null = null;
+    const deltas = modules.map(() => torch.zeros([d], { requiresGrad: true }).keep());
+    // PMET passes [delta_mlp, delta_attn] to Adam in that order; the order does not change Adam's result
+    const opt = new torch.optim.Adam(deltas, { lr: h.v_lr });
+    const inits: (Tensor | null)[] = modules.map(() => null);
     let klInit: Tensor | null = null;
+    let nllFactor = pmet?.nllLossFactor ?? 1;
     const losses: number[] = [];
     try {
       for (let it = 0; it < h.v_num_grad_steps; it++) {
         opt.zeroGrad();
         const stop = torch.scope(() => {
+          const hooks = modules.map((module, m) => ({
+            module,
+            where: "output" as const,
+            hook: (out: Tensor) => {
+              if (inits[m] === null)
+                inits[m] = out
+                  .index(0, lookup[0] as number)
+                  .detach()
+                  .clone()
+                  .keep();
+              // out[i, lookup[i], :] += delta, as an out-of-place sum so autograd sees it
+              const add = torch
+                .zeros(out.shape, { dtype: out.dtype })
+                .indexPut_([rows, pos], (deltas[m] as Tensor).to(out.dtype));
+              return out.add(add);
+            },
+          }));
           const logits = model.withHooks(
-            [
-              {
-                module: mlp,
-                where: "output",
-                hook: (out) => {
-                  if (vInit === null)
-                    vInit = out
-                      .index(0, lookup[0] as number)
-                      .detach()
-                      .clone()
-                      .keep();
-                  // out[i, lookup[i], :] += delta, as an out-of-place sum so autograd sees it
-                  const add = torch
-                    .zeros(out.shape, { dtype: out.dtype })
-                    .indexPut_([rows, pos], delta.to(out.dtype));
-                  return out.add(add);
-                },
-              },
-            ],
+            hooks,
             () => model.forward({ inputIds: ids, attentionMask: mask }).logits,
           );
           const klLogProbs = logits.index(klRows, klPos).logSoftmax(-1);
@@ -145,16 +171,19 @@ function optimiseValueInner(
           const logProbs = logits.narrow(0, 0, rewriting.length).logSoftmax(2);
           const picked = logProbs.gather(2, tgtIdx.unsqueeze(2)).squeeze(2);
           const nllEach = picked.mul(tgtMask).sum(1).neg().div(targetIds.length);
-          const nll = nllEach.mean();
+          const nll = nllEach.mean().mul(nllFactor);
           const kl = F.klDiv(klInit as unknown as Tensor, klLogProbs, {
             logTarget: true,
             reduction: "batchmean",
           }).mul(h.kl_factor);
-          const wd = delta
-            .norm()
-            .div((vInit as unknown as Tensor).norm().square())
-            .mul(h.v_weight_decay);
-          const loss = nll.add(kl).add(wd);
+          let loss = nll.add(kl);
+          modules.forEach((_, m) => {
+            const wd = (deltas[m] as Tensor)
+              .norm()
+              .div((inits[m] as unknown as Tensor).norm().square())
+              .mul(h.v_weight_decay);
+            loss = loss.add(wd);
+          });
           const value = loss.item();
           losses.push(value);
           if (!Number.isFinite(value))
@@ -162,7 +191,18 @@ function optimiseValueInner(
               `${method}: the value optimisation diverged at step ${it} (loss ${value}); the model is left unedited. ` +
                 "Try a smaller v_lr or clamp_norm_factor.",
             );
-          if (value < EARLY_STOP_LOSS || it === h.v_num_grad_steps - 1) return true;
+          if (value < EARLY_STOP_LOSS) return true;
+          if (pmet) {
+            // prob = mean exp(-nll_r); max_prob = mean exp(mean over targets of max log-prob): equal when
+            // the target is the argmax at every target position of every rewriting prompt
+            const prob = nllEach.neg().exp().mean().item();
+            const best = logProbs.amax(2).mul(tgtMask).sum(1).div(targetIds.length).exp().mean().item();
+            if (best === prob) {
+              nllFactor = 0.1 * pmet.nllLossFactor;
+              if (kl.item() <= 0.01) return true;
+            } else nllFactor = pmet.nllLossFactor;
+          }
+          if (it === h.v_num_grad_steps - 1) return true;
           loss.backward();
           return false;
         });
@@ -170,21 +210,26 @@ function optimiseValueInner(
         opt.step();
         torch.noGrad(() =>
           torch.scope(() => {
-            const maxNorm = (vInit as unknown as Tensor).norm().item() * h.clamp_norm_factor;
-            const n = delta.norm().item();
-            if (!Number.isFinite(n))
-              throw new EditDivergedError(
-                `${method}: the value delta became non-finite at step ${it}; the model is left unedited. Try a smaller v_lr.`,
-              );
-            if (n > maxNorm) delta.mul_(maxNorm / n);
+            modules.forEach((_, m) => {
+              const delta = deltas[m] as Tensor;
+              const maxNorm = (inits[m] as unknown as Tensor).norm().item() * h.clamp_norm_factor;
+              const n = delta.norm().item();
+              if (!Number.isFinite(n))
+                throw new EditDivergedError(
+                  `${method}: the value delta became non-finite at step ${it}; the model is left unedited. Try a smaller v_lr.`,
+                );
+              if (n > maxNorm) delta.mul_(maxNorm / n);
+            });
           }),
         );
       }
-      const v0 = vInit as unknown as Tensor;
-      return { target: v0.add(delta.detach()).keep(), vInit: v0, losses };
+      return modules.map((_, m) => {
+        const v0 = inits[m] as unknown as Tensor;
+        return { target: v0.add((deltas[m] as Tensor).detach()).keep(), vInit: v0, losses };
+      });
     } finally {
       opt.free();
-      delta.free();
+      for (const t of deltas) t.free();
       (klInit as Tensor | null)?.free();
     }
   });
