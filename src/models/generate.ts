@@ -27,6 +27,33 @@ export interface GenerateOptions {
   decode?: (ids: number[]) => string;
   /** use the KV cache (default true); false recomputes the whole sequence at each step */
   useCache?: boolean;
+  /**
+   * A prefix shared by every prompt (e.g. the few-shot examples of a task), already encoded with
+   * encodePrefix(): the prompts are then the parts after it. The prefix's keys and values are computed
+   * once and broadcast to every row instead of re-encoding the prefix per prompt; the result is the
+   * same as generating from prefix + prompt (padding sits between prefix and prompt, masked out, and
+   * positions continue from the prefix).
+   */
+  prefix?: EncodedPrefix;
+}
+
+/** A token prefix with its KV cache (batch 1), reusable across generate() calls. Free it when done. */
+export interface EncodedPrefix {
+  tokens: number[];
+  cache: KVCache;
+  free(): void;
+}
+
+/** Encodes a shared prefix once (see GenerateOptions.prefix). */
+export function encodePrefix(model: CausalLM, tokens: number[]): EncodedPrefix {
+  if (tokens.length === 0) throw new Error("encodePrefix: empty prefix");
+  const cache = model.newCache();
+  torch.scope(() =>
+    torch.noGrad(() =>
+      model.forward({ inputIds: torch.tensor([tokens], { dtype: "int64" }), cache, lastOnly: true }),
+    ),
+  );
+  return { tokens, cache, free: () => cache.free() };
 }
 
 export interface Generation {
@@ -96,13 +123,23 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
 
   const results: Generation[] = prompts.map(() => ({ tokens: [], finishReason: "length" }));
   let active = prompts.map((_, i) => i); // original row index of each batch row
+  const prefix = opts.prefix ?? null;
+  if (prefix && !useCache) throw new Error("generate: a shared prefix needs the KV cache");
   const state = torch.scope(() => {
     const { ids, mask } = leftPad(prompts, pad);
-    return { ids: ids.keep(), mask: mask.keep() };
+    // with a prefix the mask covers prefix + (left-padded) prompt
+    const m = prefix
+      ? torch.cat([torch.ones([prompts.length, prefix.tokens.length], { dtype: "int64" }), mask], 1)
+      : mask;
+    return { ids: ids.keep(), mask: m.keep() };
   });
   let allIds = state.ids; // [B, T] all tokens so far (only needed without cache)
   let mask = state.mask;
-  const cache: KVCache | null = useCache ? model.newCache() : null;
+  let cache: KVCache | null = null;
+  if (prefix) {
+    cache = prefix.cache.clone();
+    cache.selectRows(prompts.map(() => 0));
+  } else if (useCache) cache = model.newCache();
   let nextInput = allIds;
 
   try {

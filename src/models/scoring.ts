@@ -182,3 +182,82 @@ export function loglikelihoodRolling(
   );
   return { logprob: scores.reduce((s, x) => s + x.logprob, 0), tokens: ids.length };
 }
+
+/**
+ * Log-likelihoods of several continuations of one context (the choices of a multiple-choice question),
+ * with the context encoded once: a forward pass over context[:-1] fills a KV cache, which is then
+ * broadcast to one row per choice, and each row runs [context[-1], ...continuation[:-1]]. The result
+ * equals loglikelihoodTokens on each (context, continuation) pair (the harness's input is
+ * context + continuation, so the context is a shared prefix); groups whose longest input exceeds the
+ * model's maximum length fall back to per-pair scoring (left truncation breaks the sharing).
+ */
+export function loglikelihoodShared(
+  model: CausalLM,
+  groups: { context: number[]; continuations: number[][] }[],
+): TokenScore[][] {
+  const maxLen = maxLength(model);
+  return groups.map((g, gi) => {
+    if (g.context.length === 0) throw new Error(`loglikelihoodShared: group ${gi} has an empty context`);
+    if (g.continuations.some((c) => c.length === 0))
+      throw new Error(`loglikelihoodShared: group ${gi} has an empty continuation`);
+    const longest = g.context.length + Math.max(...g.continuations.map((c) => c.length));
+    if (longest > maxLen + 1 || g.context.length < 2)
+      return loglikelihoodTokens(
+        model,
+        g.continuations.map((c) => ({ context: g.context, continuation: c })),
+        { batchSize: g.continuations.length },
+      );
+    const cache = model.newCache();
+    try {
+      return torch.scope(() =>
+        torch.noGrad(() => {
+          model.forward({
+            inputIds: torch.tensor([g.context.slice(0, -1)], { dtype: "int64" }),
+            cache,
+            lastOnly: true,
+          });
+          const n = g.continuations.length;
+          cache.selectRows(new Array<number>(n).fill(0));
+          const last = g.context[g.context.length - 1] as number;
+          const rows = g.continuations.map((c) => [last, ...c.slice(0, -1)]);
+          const width = Math.max(...rows.map((r) => r.length));
+          const ids = torch.tensor(
+            rows.map((r) => [...r, ...new Array<number>(width - r.length).fill(0)]),
+            { dtype: "int64" },
+          );
+          const past = g.context.length - 1;
+          const mask = torch.tensor(
+            rows.map((r) => [
+              ...new Array<number>(past + r.length).fill(1),
+              ...new Array<number>(width - r.length).fill(0),
+            ]),
+            { dtype: "int64" },
+          );
+          const pos = torch
+            .arange(past, past + width)
+            .unsqueeze(0)
+            .expand(n, width);
+          const logp = model
+            .forward({ inputIds: ids, attentionMask: mask, positionIds: pos, cache })
+            .logits.to("float32")
+            .logSoftmax(-1);
+          return g.continuations.map((c, b) => {
+            const rowsLp = logp.select(0, b).narrow(0, 0, c.length);
+            const lps = rowsLp
+              .gather(1, torch.tensor(c, { dtype: "int64" }).unsqueeze(1))
+              .squeeze(1)
+              .toNumbers();
+            const greedy = rowsLp.argmax(-1).toNumbers();
+            return {
+              logprob: lps.reduce((a, x) => a + x, 0),
+              isGreedy: greedy.every((t, k) => t === c[k]),
+              tokenLogprobs: lps,
+            };
+          });
+        }),
+      );
+    } finally {
+      cache.free();
+    }
+  });
+}
