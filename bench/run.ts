@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import { runEngineBench } from "./engine.js";
+import { editingPythonArgs, runEditingBench } from "./editing.js";
 import { GPT2_SMALL, forwardThroughput, loadPeakRss, randomCheckpoint } from "./models.js";
+import { runPrefixBench } from "./prefix.js";
 
 const benchDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "bench");
 const python = process.env.EDITEVAL_BENCH_PYTHON ?? "/usr/bin/python3";
@@ -29,6 +31,7 @@ interface Suite {
 }
 const gpt2Dir = () => randomCheckpoint(join(cacheDir, "gpt2-small-random"), GPT2_SMALL);
 const suites: Suite[] = [
+  { name: "prefix", python: "", run: (quick) => runPrefixBench(gpt2Dir(), quick) },
   { name: "engine", python: "engine_torch.py", run: runEngineBench },
   {
     name: "models",
@@ -43,6 +46,12 @@ const suites: Suite[] = [
       );
       return { "gpt2-small forward 8x256 (tokens/s)": forwardThroughput(dir, quick) };
     },
+  },
+  {
+    name: "editing",
+    python: "editing_torch.py",
+    pythonArgs: () => editingPythonArgs(cacheDir),
+    run: (quick) => runEditingBench(cacheDir, quick),
   },
 ];
 
@@ -76,7 +85,7 @@ console.log(
 for (const s of suites) {
   if (wanted.length > 0 && !wanted.includes(s.name)) continue;
   console.log(`\n## ${s.name}`);
-  const py = runPython(s.python, quick, s.pythonArgs?.() ?? []);
+  const py = s.python ? runPython(s.python, quick, s.pythonArgs?.() ?? []) : null;
   const ours = s.run(quick);
   console.log(`| work | PyTorch ${py?.torch ?? "-"} | EditEval | ratio EditEval/PyTorch |`);
   console.log("|---|---:|---:|---:|");
