@@ -15,7 +15,8 @@ import { optimiseValue, EditDivergedError } from "../../src/editing/rome/compute
 import { computeSecondMoment, loadStatsFile, readCorpus } from "../../src/editing/stats.js";
 import { lookupIndex, reprsAtPositions, wordTokenIndices } from "../../src/editing/repr.js";
 import { RequestError, normalizeRequest } from "../../src/editing/request.js";
-import { FIXTURES, assertClose } from "../helpers.js";
+import { FIXTURES, TEST_FIXTURES, assertClose } from "../helpers.js";
+import { readFileSync } from "node:fs";
 
 const gpt2 = join(FIXTURES, "gpt2-tiny");
 const tmp = mkdtempSync(join(tmpdir(), "editeval-rome-"));
@@ -269,4 +270,23 @@ test("r-ROME uses the same (template-averaged) key for the update as for the tar
   kAvg.free();
   ed.free();
   model.free();
+});
+
+test("statistics from ROME/EasyEdit .npz files: the moment is mom2.mom2 / mom2.count", () => {
+  const file = join(TEST_FIXTURES, "formats", "stats.npz");
+  const ref = JSON.parse(readFileSync(join(TEST_FIXTURES, "formats", "npz_values.json"), "utf8")) as Record<
+    string,
+    { values: (number | string)[] }
+  >;
+  const count = Number(ref["mom2.count"]?.values[0]);
+  const sum = (ref["mom2.mom2"]?.values ?? []).map(Number);
+  const s = loadStatsFile(file, 4);
+  assert.equal(s.count, count);
+  assertClose(
+    s.mom2.toNumbers(),
+    sum.map((x) => Math.fround(x) / count),
+    1e-6,
+  );
+  assert.throws(() => loadStatsFile(file, 5), /expected \[5, 5\]/);
+  s.mom2.free();
 });
