@@ -10,6 +10,7 @@ import { saveSafetensors } from "../../src/torch/io.js";
 import { loadModel } from "../../src/models/load.js";
 import { loadTokenizer } from "../../src/models/tokenizer/index.js";
 import { Editor } from "../../src/editing/editor.js";
+import { saveCheckpoint } from "../../src/models/save.js";
 import { rome } from "../../src/editing/rome/index.js";
 import { optimiseValue, EditDivergedError } from "../../src/editing/rome/compute_v.js";
 import { computeSecondMoment, loadStatsFile, readCorpus } from "../../src/editing/stats.js";
@@ -289,4 +290,39 @@ test("statistics from ROME/EasyEdit .npz files: the moment is mom2.mom2 / mom2.c
   );
   assert.throws(() => loadStatsFile(file, 5), /expected \[5, 5\]/);
   s.mom2.free();
+});
+
+test("journal: save, replay on a fresh model, and the saved checkpoint reload the edited weights bit for bit", () => {
+  const model = loadModel(gpt2);
+  const tok = loadTokenizer(gpt2);
+  const ed = new Editor(model, tok, { corpus, log: () => undefined });
+  const h = rome.parseHparams(
+    { layers: [1], context_templates: ["{}"], mom2_n_samples: 6, v_num_grad_steps: 3 },
+    "t",
+    model,
+  );
+  ed.edit(rome, [request, { prompt: "{} plays", subject: "Messi", targetNew: "tennis" }], h);
+  const out = join(tmp, "edited");
+  saveCheckpoint(model, out);
+  ed.journal.save(out);
+  const edited = snapshot(model);
+  // the saved directory is a loadable checkpoint with the edited weights
+  const reloaded = loadModel(out);
+  assert.deepEqual(snapshot(reloaded), edited);
+  reloaded.free();
+  // replaying the journal on the original model gives the same weights
+  const fresh = loadModel(gpt2);
+  const ed2 = new Editor(fresh, tok, { log: () => undefined });
+  const recs = ed2.journal.replay(out);
+  assert.equal(recs.length, 2);
+  assert.deepEqual(snapshot(fresh), edited);
+  const saved = JSON.parse(readFileSync(join(out, "edits.json"), "utf8")) as {
+    edits: { method: string; deltas: { kind: string }[] }[];
+  };
+  assert.equal(saved.edits[0]?.method, "ROME");
+  assert.equal(saved.edits[0]?.deltas[0]?.kind, "rank1");
+  ed2.free();
+  fresh.free();
+  ed.free();
+  model.free();
 });
