@@ -7,6 +7,7 @@ import { UsageError } from "./args.js";
 import { generateCommand, logitsCommand, scoreCommand, tokenizeCommand } from "./model-commands.js";
 import { convertLlama2cCommand } from "./convert.js";
 import { editCommand } from "./edit.js";
+import { editEvalCommand } from "./edit-eval.js";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
   logits: { summary: "full logits of a token sequence", run: logitsCommand },
@@ -14,8 +15,12 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   score: { summary: "log-likelihood of a continuation given a context", run: scoreCommand },
   tokenize: { summary: "token ids of a text", run: tokenizeCommand },
   edit: {
-    summary: "edit a checkpoint (ROME, R-ROME, MEMIT, AlphaEdit, EMMET, FT-L, FT-M)",
+    summary: "edit a checkpoint (ROME, R-ROME, MEMIT, PMET, AlphaEdit, EMMET, FT-L, FT-M)",
     run: editCommand,
+  },
+  "edit-eval": {
+    summary: "edit over a dataset and score it (EasyEdit and ROME metrics)",
+    run: editEvalCommand,
   },
   "convert-llama2c": {
     summary: "convert a llama2.c checkpoint to a Hugging Face directory",

@@ -5,7 +5,7 @@
  */
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import type { CausalLM } from "./model.js";
+import { positionsFromMask, type CausalLM } from "./model.js";
 import type { KVCache } from "./layers.js";
 
 export interface GenerateOptions {
@@ -149,6 +149,11 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
           model.forward({
             inputIds: useCache ? nextInput : allIds,
             attentionMask: mask,
+            positionIds: positionsFromMask(
+              mask,
+              mask.size(1) - (useCache ? nextInput : allIds).size(1),
+              (useCache ? nextInput : allIds).size(1),
+            ),
             cache,
             lastOnly: true,
           }),

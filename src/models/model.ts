@@ -14,7 +14,7 @@ export interface ForwardInputs {
   inputIds: Tensor;
   /** 1 for real tokens, 0 for padding, over past + new positions [B, Tpast + T] */
   attentionMask?: Tensor | null;
-  /** positions [B, T]; default: past .. past + T - 1, or cumsum(mask) - 1 with padding when a mask is given */
+  /** positions [B, T]; default past .. past + T - 1 (transformers' forward); see positionsFromMask for left padding */
   positionIds?: Tensor | null;
   /** a cache to read past keys/values from and append the new ones to */
   cache?: KVCache | null;
@@ -222,20 +222,27 @@ export class CausalLM {
 }
 
 /**
- * Default position ids: past..past+T-1 without a mask; with a mask, transformers' generate() rule
- * position = cumsum(mask) - 1 with padding positions set to 1, taken over the new positions.
+ * Default position ids, as transformers' forward() uses them when none are given: past .. past + T - 1
+ * for every row, whatever the attention mask (a left-padded batch needs positionsFromMask, as generate()
+ * passes it).
  */
 export function defaultPositionIds(
   batch: number,
   queryLen: number,
   pastLen: number,
-  attentionMask: Tensor | null,
+  _attentionMask: Tensor | null,
 ): Tensor {
-  if (attentionMask === null)
-    return torch
-      .arange(pastLen, pastLen + queryLen)
-      .unsqueeze(0)
-      .expand(batch, queryLen);
+  return torch
+    .arange(pastLen, pastLen + queryLen)
+    .unsqueeze(0)
+    .expand(batch, queryLen);
+}
+
+/**
+ * Positions of a (left-)padded batch, transformers' generate() rule: cumsum(mask) - 1 with padding
+ * positions set to 1, taken over the new positions past .. past + T - 1.
+ */
+export function positionsFromMask(attentionMask: Tensor, pastLen: number, queryLen: number): Tensor {
   const m = attentionMask.to("int64");
   const pos = m.cumsum(-1).sub(1).maskedFill(m.eq(0), 1);
   return pos.narrow(1, pastLen, queryLen);

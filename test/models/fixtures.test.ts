@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../../src/torch/index.js";
 import { loadModel } from "../../src/models/load.js";
+import { positionsFromMask } from "../../src/models/model.js";
 import { generate } from "../../src/models/generate.js";
 import { loglikelihoodTokens } from "../../src/models/scoring.js";
 import { FIXTURES, maxAbsDiff } from "../helpers.js";
@@ -108,10 +109,13 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
           positionIds: torch.tensor(pb.position_ids, { dtype: "int64" }),
           outputHiddenStates: true,
         });
-        // the default position ids (cumsum(mask) - 1, pads at 1) are the ones given
+        // the positions generate() derives from the mask (cumsum(mask) - 1, pads at 1) are the ones given
+        const mask = torch.tensor(pb.attention_mask, { dtype: "int64" });
+        assert.deepEqual(positionsFromMask(mask, 0, mask.size(1)).tolist(), pb.position_ids);
         const noPos = model.forward({
           inputIds: torch.tensor(pb.input_ids, { dtype: "int64" }),
-          attentionMask: torch.tensor(pb.attention_mask, { dtype: "int64" }),
+          attentionMask: mask,
+          positionIds: positionsFromMask(mask, 0, mask.size(1)),
         });
         pb.rows.forEach((row, r) => {
           const real = out.logits.select(0, r).narrow(0, row.first_real_position, row.logits.length);
@@ -121,7 +125,7 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
             noPos.logits.select(0, r).narrow(0, row.first_real_position, row.logits.length).toNumbers(),
             row.logits.flat(),
           );
-          assert.ok(d2 < TOL, `row ${r} (default positions): logits max |diff| ${d2}`);
+          assert.ok(d2 < TOL, `row ${r} (positions from the mask): logits max |diff| ${d2}`);
           (out.hiddenStates ?? []).forEach((h, i) => {
             const dh = maxAbsDiff(
               h.select(0, r).index(-1).toNumbers(),
