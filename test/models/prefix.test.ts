@@ -26,11 +26,17 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
     ];
     const shared = loglikelihoodShared(model, groups);
     groups.forEach((g, gi) => {
-      const alone = loglikelihoodTokens(model, g.continuations.map((c) => ({ context: g.context, continuation: c })));
+      const alone = loglikelihoodTokens(
+        model,
+        g.continuations.map((c) => ({ context: g.context, continuation: c })),
+      );
       alone.forEach((a, ci) => {
         const s = shared[gi]?.[ci];
         assert.ok(s);
-        assert.ok(Math.abs(s.logprob - a.logprob) < 1e-4, `group ${gi} choice ${ci}: ${s.logprob} vs ${a.logprob}`);
+        assert.ok(
+          Math.abs(s.logprob - a.logprob) < 1e-4,
+          `group ${gi} choice ${ci}: ${s.logprob} vs ${a.logprob}`,
+        );
         assert.ok(maxAbsDiff(s.tokenLogprobs, a.tokenLogprobs) < 1e-4);
         assert.equal(s.isGreedy, a.isGreedy);
       });
@@ -43,10 +49,21 @@ for (const name of ["gpt2-tiny", "llama-tiny"]) {
     const V = model.config.vocabSize;
     const prefix = ids(20, 11, V);
     const suffixes = [ids(3, 12, V), ids(7, 13, V), ids(1, 14, V)];
-    const full = suffixes.map((s) => generate(model, [[...prefix, ...s]], { maxNewTokens: 10, eosTokenId: null })[0]?.tokens);
+    const full = suffixes.map(
+      (s) => generate(model, [[...prefix, ...s]], { maxNewTokens: 10, eosTokenId: null })[0]?.tokens,
+    );
     const p = encodePrefix(model, prefix);
-    const batched = generate(model, suffixes, { maxNewTokens: 10, eosTokenId: null, prefix: p, padTokenId: 0 });
-    const again = generate(model, [suffixes[1] as number[]], { maxNewTokens: 10, eosTokenId: null, prefix: p });
+    const batched = generate(model, suffixes, {
+      maxNewTokens: 10,
+      eosTokenId: null,
+      prefix: p,
+      padTokenId: 0,
+    });
+    const again = generate(model, [suffixes[1] as number[]], {
+      maxNewTokens: 10,
+      eosTokenId: null,
+      prefix: p,
+    });
     p.free();
     batched.forEach((g, i) => assert.deepEqual(g.tokens, full[i], `prompt ${i}`));
     assert.deepEqual(again[0]?.tokens, full[1], "the prefix is reusable");
