@@ -216,3 +216,32 @@ function freeDeltas(r: EditRecord): void {
     }
   }
 }
+
+/**
+ * Deltas added to the live weights for the duration of a computation (a method's later layers see its
+ * earlier layers' updates, as the references' execute_* functions do), then removed by restoring each
+ * weight's saved copy: the model ends bit for bit as it started, whether the computation succeeded or not.
+ */
+export class TemporaryEdits {
+  private readonly saved: [Tensor, Tensor][] = [];
+
+  constructor(private readonly model: CausalLM) {}
+
+  /** Adds a delta to its parameter (saving the parameter's value the first time it is touched). */
+  add(d: ParamDelta): void {
+    const w = this.model.param(d.param);
+    if (!this.saved.some(([t]) => t === w)) this.saved.push([w, w.detach().clone().keep()]);
+    torch.noGrad(() => torch.scope(() => w.add_(materialize(d, w.dtype))));
+  }
+
+  /** Restores every touched parameter. */
+  restore(): void {
+    torch.noGrad(() => {
+      for (const [w, copy] of this.saved.reverse()) {
+        w.copy_(copy);
+        copy.free();
+      }
+    });
+    this.saved.length = 0;
+  }
+}

@@ -68,3 +68,9 @@ export const MODULE_TEMPLATES: Record<ModelType, ModuleTemplates> = {
 export function weightOf(module: string): string {
   return `${module}.weight`;
 }
+
+/** Fills the module templates an hparams object leaves empty with the architecture's defaults. */
+export function fillModuleTemplates(h: ModuleTemplates, modelType: ModelType): void {
+  const mods = MODULE_TEMPLATES[modelType];
+  for (const k of Object.keys(mods) as (keyof ModuleTemplates)[]) if (!h[k]) h[k] = mods[k];
+}

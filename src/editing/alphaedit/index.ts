@@ -18,6 +18,7 @@ import type { Tensor } from "../../torch/index.js";
 import type { EditContext, EditMethod, EditResult } from "../editor.js";
 import type { EditRequest } from "../request.js";
 import { moduleAt, type Schema } from "../hparams.js";
+import { TemporaryEdits } from "../journal.js";
 import { MEMIT_SCHEMA, parseMemitHparams, type MemitHparams } from "../memit/hparams.js";
 import { computeZs, covariance, spreadOverLayers, templateGroups } from "../memit/index.js";
 import { computeKs } from "../memit/compute_ks.js";
@@ -97,14 +98,8 @@ export const alphaedit: EditMethod<AlphaEditHparams> = {
         return { U: R, V: AinvPK };
       });
       // Cp += K' K'^T with the keys of the edited model (the deltas applied temporarily)
-      const saved = deltas.map((d) => {
-        const w = ctx.model.param(d.param);
-        const copy = w.detach().clone().keep();
-        torch.noGrad(() =>
-          torch.scope(() => w.add_(("dense" in d ? d.dense : d.u.matmul(d.v.T)).to(w.dtype))),
-        );
-        return [w, copy] as const;
-      });
+      const live = new TemporaryEdits(ctx.model);
+      for (const d of deltas) live.add(d);
       try {
         for (const l of h.layers) {
           const module = moduleAt(h.rewrite_module_tmp, l);
@@ -114,12 +109,7 @@ export const alphaedit: EditMethod<AlphaEditHparams> = {
           });
         }
       } finally {
-        torch.noGrad(() => {
-          for (const [w, copy] of saved) {
-            w.copy_(copy);
-            copy.free();
-          }
-        });
+        live.restore();
       }
       return { deltas, info: { losses } };
     } finally {

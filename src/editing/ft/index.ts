@@ -14,7 +14,7 @@ import type { CausalLM } from "../../models/model.js";
 import type { EditContext, EditMethod, EditResult } from "../editor.js";
 import { fillPrompt, targetText, type EditRequest } from "../request.js";
 import { moduleAt, parseHparams, type Schema } from "../hparams.js";
-import { MODULE_TEMPLATES } from "../modules.js";
+import { fillModuleTemplates } from "../modules.js";
 import type { ParamDelta } from "../journal.js";
 
 const { F } = torch;
@@ -77,8 +77,7 @@ function parse(
   if (!("objective_optimization" in raw)) h.objective_optimization = objective;
   if (h.objective_optimization !== "prompt_last" && h.objective_optimization !== "target_new")
     throw new Error(`${where}: objective_optimization must be prompt_last or target_new`);
-  const mods = MODULE_TEMPLATES[model.config.modelType];
-  for (const k of Object.keys(mods) as (keyof typeof mods)[]) if (!h[k]) h[k] = mods[k];
+  fillModuleTemplates(h, model.config.modelType);
   for (const l of h.layers)
     if (l < 0 || l >= model.config.numLayers)
       throw new Error(`${where}: layer ${l} is out of range (0..${model.config.numLayers - 1})`);

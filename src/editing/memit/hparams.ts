@@ -4,7 +4,7 @@
  */
 import type { CausalLM } from "../../models/model.js";
 import { parseHparams, type Schema } from "../hparams.js";
-import { MODULE_TEMPLATES } from "../modules.js";
+import { fillModuleTemplates } from "../modules.js";
 
 export interface MemitHparams {
   layers: number[];
@@ -82,8 +82,7 @@ export function parseMemitHparams<T extends MemitHparams>(
   method: string,
 ): T {
   const h = parseHparams<T>(schema, raw, where, method);
-  const mods = MODULE_TEMPLATES[model.config.modelType];
-  for (const k of Object.keys(mods) as (keyof typeof mods)[]) if (!h[k]) h[k] = mods[k];
+  fillModuleTemplates(h, model.config.modelType);
   const last = model.config.numLayers - 1;
   if (!("v_loss_layer" in raw)) h.v_loss_layer = last;
   if (h.v_loss_layer !== last)

@@ -14,7 +14,7 @@ import type { Tensor } from "../../torch/index.js";
 import type { EditContext, EditMethod, EditResult } from "../editor.js";
 import type { EditRequest } from "../request.js";
 import { moduleAt } from "../hparams.js";
-import { materialize, type ParamDelta } from "../journal.js";
+import { TemporaryEdits, type ParamDelta } from "../journal.js";
 import { optimiseValue } from "../rome/compute_v.js";
 import { contextTemplates, freeDelta, isConv1D } from "../rome/index.js";
 import { computeKs, currentOutputs } from "./compute_ks.js";
@@ -74,7 +74,7 @@ export function spreadOverLayers(
   const zModule = moduleAt(h.layer_module_tmp, zLayer);
   const layers = [...h.layers].sort((a, b) => a - b);
   const deltas: ParamDelta[] = [];
-  const saved: [Tensor, Tensor][] = [];
+  const live = new TemporaryEdits(ctx.model);
   const conv = isConv1D(ctx.model);
   try {
     layers.forEach((layer, i) => {
@@ -94,22 +94,14 @@ export function spreadOverLayers(
         return delta;
       });
       deltas.push(d);
-      // apply to the live weight (base + delta, as MEMIT's weights_copy + upd) for the next layers
-      const w = ctx.model.param(param);
-      const copy = w.detach().clone().keep();
-      saved.push([w, copy]);
-      torch.noGrad(() => torch.scope(() => w.copy_(copy.add(materialize(d, w.dtype)))));
+      // on the live weight (W0 + delta, as MEMIT's weights_copy + upd) for the next layers
+      live.add(d);
     });
   } catch (e) {
     for (const d of deltas) freeDelta(d);
     throw e;
   } finally {
-    torch.noGrad(() => {
-      for (const [w, copy] of saved.reverse()) {
-        w.copy_(copy);
-        copy.free();
-      }
-    });
+    live.restore();
   }
   return deltas;
 }

@@ -16,7 +16,7 @@ import type { ModelType } from "../../models/config.js";
 import type { EditContext, EditMethod, EditResult } from "../editor.js";
 import type { EditRequest } from "../request.js";
 import { moduleAt, type Schema } from "../hparams.js";
-import { materialize, type ParamDelta } from "../journal.js";
+import { TemporaryEdits, type ParamDelta } from "../journal.js";
 import { MEMIT_SCHEMA, parseMemitHparams, type MemitHparams } from "../memit/hparams.js";
 import { covariance, templateGroups } from "../memit/index.js";
 import { computeKs, currentOutputs } from "../memit/compute_ks.js";
@@ -98,7 +98,7 @@ export const pmet: EditMethod<PmetHparams> = {
     });
     const layers = [...h.layers].sort((a, b) => a - b);
     const deltas: ParamDelta[] = [];
-    const saved: [Tensor, Tensor][] = [];
+    const live = new TemporaryEdits(ctx.model);
     const conv = isConv1D(ctx.model);
     try {
       layers.forEach((layer, i) => {
@@ -127,22 +127,14 @@ export const pmet: EditMethod<PmetHparams> = {
             return delta;
           });
           deltas.push(d);
-          const w = ctx.model.param(param);
-          const copy = w.detach().clone().keep();
-          saved.push([w, copy]);
-          torch.noGrad(() => torch.scope(() => w.copy_(copy.add(materialize(d, w.dtype)))));
+          live.add(d);
         }
       });
     } catch (e) {
       for (const d of deltas) freeDelta(d);
       throw e;
     } finally {
-      torch.noGrad(() => {
-        for (const [w, copy] of saved.reverse()) {
-          w.copy_(copy);
-          copy.free();
-        }
-      });
+      live.restore();
       zs.mlp.free();
       zs.attn.free();
     }

@@ -4,7 +4,7 @@
  */
 import type { CausalLM } from "../../models/model.js";
 import { parseHparams, type Schema } from "../hparams.js";
-import { MODULE_TEMPLATES } from "../modules.js";
+import { fillModuleTemplates } from "../modules.js";
 
 export interface RomeHparams {
   layers: number[];
@@ -100,8 +100,7 @@ export function parseRomeHparams(
         `${where}: R-ROME here implements enable_random_prefix_keys: true, enable_prompt_keys: false only`,
       );
   }
-  const mods = MODULE_TEMPLATES[model.config.modelType];
-  for (const k of Object.keys(mods) as (keyof typeof mods)[]) if (!h[k]) h[k] = mods[k];
+  fillModuleTemplates(h, model.config.modelType);
   if (!("v_loss_layer" in raw)) h.v_loss_layer = model.config.numLayers - 1;
   if (!("layers" in raw))
     throw new Error(`${where}: ${method} needs 'layers' (the layer to edit, e.g. [17] for GPT-2 XL)`);

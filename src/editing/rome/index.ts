@@ -9,8 +9,7 @@ import type { CausalLM } from "../../models/model.js";
 import type { EditContext, EditMethod, EditResult } from "../editor.js";
 import type { EditRequest } from "../request.js";
 import { moduleAt } from "../hparams.js";
-import { materialize, type ParamDelta } from "../journal.js";
-import type { Tensor } from "../../torch/index.js";
+import { TemporaryEdits, type ParamDelta } from "../journal.js";
 import { generateContextTemplates } from "../context.js";
 import { ROME_SCHEMA, R_ROME_SCHEMA, parseRomeHparams, type RomeHparams } from "./hparams.js";
 import { computeU } from "./compute_u.js";
@@ -54,7 +53,7 @@ function makeRome(name: "ROME" | "R-ROME"): EditMethod<RomeHparams> {
       const info: Record<string, unknown> = { losses: {} };
       // layers in ascending order; a later layer is computed on the model holding the earlier layers'
       // updates (as execute_rome does); every weight is restored before returning
-      const saved: [Tensor, Tensor][] = [];
+      const live = new TemporaryEdits(ctx.model);
       try {
         for (const layer of [...h.layers].sort((a, b) => a - b)) {
           const param = `${moduleAt(h.rewrite_module_tmp, layer)}.weight`;
@@ -71,22 +70,13 @@ function makeRome(name: "ROME" | "R-ROME"): EditMethod<RomeHparams> {
             ? { param, u: u.keep(), v: v.keep() }
             : { param, u: v.keep(), v: u.keep() };
           deltas.push(d);
-          if (h.layers.length > 1) {
-            const w = ctx.model.param(param);
-            saved.push([w, w.detach().clone().keep()]);
-            torch.noGrad(() => torch.scope(() => w.add_(materialize(d, w.dtype))));
-          }
+          if (h.layers.length > 1) live.add(d);
         }
       } catch (e) {
         for (const d of deltas) freeDelta(d);
         throw e;
       } finally {
-        torch.noGrad(() => {
-          for (const [w, copy] of saved.reverse()) {
-            w.copy_(copy);
-            copy.free();
-          }
-        });
+        live.restore();
       }
       return { deltas, info };
     },
