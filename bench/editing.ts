@@ -231,6 +231,27 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/** Wall time and the process's CPU time (all threads: OpenBLAS's too), in ms. */
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+function startTiming(): () => Timing {
+  const w0 = performance.now();
+  const c0 = process.cpuUsage();
+  return () => {
+    const c = process.cpuUsage(c0);
+    return { wall: performance.now() - w0, cpu: (c.user + c.system) / 1000 };
+  };
+}
+
+/** Medians of wall and CPU time under `name` and `name [CPU]` (the machine may be shared: CPU time is steadier). */
+function record(res: Record<string, number>, name: string, ts: Timing[]): void {
+  res[name] = median(ts.map((t) => t.wall));
+  res[`${name} [CPU]`] = median(ts.map((t) => t.cpu));
+}
+
 /** The dense update of a delta, float32 (what the journal adds to the weight). */
 function dense(d: ParamDelta): Tensor {
   return torch.scope(() => materialize(d, "float32"));
@@ -272,8 +293,8 @@ export function runEditingBench(cacheDir: string, quick: boolean): Record<string
   // ROME: `reps` edits on fresh editors (reading C and inverting it each time), then `reps` more on the
   // last editor (C^-1 cached, as in a session of sequential edits); the model is restored after each
   let ours: { u: Tensor; v: Tensor; losses: number[] } | null = null;
-  const cold: number[] = [];
-  const warm: number[] = [];
+  const cold: Timing[] = [];
+  const warm: Timing[] = [];
   let ed: Editor | null = null;
   for (let i = 0; i < 2 * reps; i++) {
     if (i < reps) {
@@ -281,9 +302,9 @@ export function runEditingBench(cacheDir: string, quick: boolean): Record<string
       ed = new Editor(model, tok, quiet);
     }
     const e = ed as Editor;
-    const t0 = performance.now();
+    const t = startTiming();
     const [rec] = e.edit(rome, [requests[0] as EditRequest], hr);
-    (i < reps ? cold : warm).push(performance.now() - t0);
+    (i < reps ? cold : warm).push(t());
     const d = rec?.deltas[0] as ParamDelta & { u: Tensor; v: Tensor };
     if (ours === null)
       ours = {
@@ -295,14 +316,14 @@ export function runEditingBench(cacheDir: string, quick: boolean): Record<string
     e.journal.undoAll();
   }
   ed?.free();
-  res[`ROME edit, layer ${ROME_LAYER} (reading C, C^-1 in the edit)`] = median(cold);
-  res[`ROME edit, layer ${ROME_LAYER} (C^-1 cached)`] = median(warm);
+  record(res, `ROME edit, layer ${ROME_LAYER} (reading C, C^-1 in the edit)`, cold);
+  record(res, `ROME edit, layer ${ROME_LAYER} (C^-1 cached)`, warm);
 
   // MEMIT: one batch on a fresh editor (reads C for each of the 5 layers)
   const em = new Editor(model, tok, quiet);
-  const t0 = performance.now();
+  const t = startTiming();
   const [mrec] = em.edit(memit, requests, hm);
-  res[`MEMIT batch of ${nMemit}, layers ${MEMIT_LAYERS.join(",")} (one run)`] = performance.now() - t0;
+  record(res, `MEMIT batch of ${nMemit}, layers ${MEMIT_LAYERS.join(",")} (one run)`, [t()]);
   const memitLosses = (mrec?.info?.losses ?? []) as number[][];
   const memitDense = new Map((mrec?.deltas ?? []).map((d) => [d.param, dense(d).keep()]));
   em.journal.undoAll();

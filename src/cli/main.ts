@@ -26,6 +26,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
     summary: "convert a llama2.c checkpoint to a Hugging Face directory",
     run: convertLlama2cCommand,
   },
+  "train-demo": {
+    summary: "train the demo model on the synthetic world (models/demo)",
+    run: async (argv) => (await import("./train-demo.js")).trainDemoCommand(argv),
+  },
   info: { summary: "libtorch version, threads, devices", run: infoCommand },
   demo: { summary: "the embedded study (not built yet)", run: demoCommand },
 };
