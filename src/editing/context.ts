@@ -29,7 +29,8 @@ export function generateContextTemplates(
       throw new Error("context_template_length_params: expected [[length, count], ...]");
     // prompts: the given prefixes (EasyEdit) or the BOS/EOS token alone (ROME's "<|endoftext|>")
     const prefixes: (string | null)[] = opts.prefixes ?? [...EASYEDIT_PREFIXES];
-    const perPrefix = opts.prefixes ? Math.floor(count / prefixes.length) : count;
+    // n_gen // len(prompts) samples per prompt (EasyEdit: n_gen // 5; ROME's single prompt: n_gen)
+    const perPrefix = Math.floor(count / prefixes.length);
     const prompts: number[][] = [];
     for (const p of prefixes)
       for (let i = 0; i < perPrefix; i++)

@@ -326,3 +326,20 @@ test("journal: save, replay on a fresh model, and the saved checkpoint reload th
   ed.free();
   model.free();
 });
+
+test("context templates: EasyEdit's count, 1 + sum of n_gen (n_gen // 5 samples from each of its 5 prompts)", async () => {
+  const { generateContextTemplates } = await import("../../src/editing/context.js");
+  const m = loadModel(gpt2);
+  const tok = loadTokenizer(gpt2);
+  const t = generateContextTemplates(m, tok, [
+    [5, 10],
+    [10, 10],
+  ]);
+  assert.equal(t.length, 21);
+  assert.equal(t[0], "{}");
+  for (const x of t.slice(1)) assert.ok(x.endsWith(". {}"), x);
+  // ROME's form: one prompt, n_gen samples from it
+  const r = generateContextTemplates(m, tok, [[10, 5]], { prefixes: ["<|endoftext|>"] });
+  assert.equal(r.length, 6);
+  m.free();
+});

@@ -155,6 +155,17 @@ test("training: the loss falls over a few steps of a tiny model", () => {
   m.free();
 });
 
+test("memory stays flat: each step frees what it creates", () => {
+  const m = initGpt2(config, 4);
+  const tr = new Trainer(m, data(), opts({ steps: 10 }));
+  tr.step(); // creates the optimiser state
+  const before = torch.memoryStats().liveHandles;
+  for (let i = 0; i < 5; i++) tr.step();
+  assert.equal(torch.memoryStats().liveHandles, before);
+  tr.free();
+  m.free();
+});
+
 test("resume: a run checkpointed at step 4 and resumed gives the uninterrupted run's losses and weights", () => {
   // uninterrupted
   const m1 = initGpt2(config, 7);
