@@ -10,6 +10,8 @@ export interface CommandSpec {
   options: NonNullable<ParseArgsConfig["options"]>;
   /** one line per option: "--flag VALUE   what it does" */
   help: string[];
+  /** accept positional arguments (returned as `_`) */
+  positionals?: boolean;
 }
 
 export class UsageError extends Error {}
@@ -25,13 +27,15 @@ export function parse(
     return null;
   }
   try {
-    const { values } = parseArgs({
+    const { values, positionals } = parseArgs({
       args: argv,
       options: spec.options,
       strict: true,
-      allowPositionals: false,
+      allowPositionals: spec.positionals ?? false,
     });
-    return values as Record<string, string | boolean | string[] | undefined>;
+    const out = values as Record<string, string | boolean | string[] | undefined>;
+    if (spec.positionals) out._ = positionals;
+    return out;
   } catch (e) {
     throw new UsageError(
       `editeval ${spec.name}: ${(e as Error).message.replace(/\. To specify.*$/, "")}. See 'editeval ${spec.name} --help'.`,

@@ -30,6 +30,15 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
     summary: "train the demo model on the synthetic world (models/demo)",
     run: async (argv) => (await import("./train-demo.js")).trainDemoCommand(argv),
   },
+  eval: { summary: "run lm-eval benchmarks", run: (a) => import("./eval.js").then((m) => m.evalCommand(a)) },
+  run: {
+    summary: "run an experiment spec: edit N times, measure at each checkpoint (resumable)",
+    run: async (a) => (await import("./run.js")).runCommand(a),
+  },
+  report: {
+    summary: "tables, plots and a web page of a run",
+    run: async (a) => (await import("./run.js")).reportCommand(a),
+  },
   info: { summary: "libtorch version, threads, devices", run: infoCommand },
   demo: { summary: "the embedded study (not built yet)", run: demoCommand },
 };

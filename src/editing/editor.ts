@@ -133,6 +133,49 @@ export class Editor {
     return out;
   }
 
+  /**
+   * Loads, on the model as it is now, the statistics that a method with these hparams will ask for
+   * (ROME/MEMIT/PMET/AlphaEdit/EMMET: `layers`, `rewrite_module_tmp`, `mom2_n_samples`, `mom2_dtype`).
+   * An experiment calls it on the unedited model, so that a run resumed on a replayed (edited) model
+   * uses the same statistics as the uninterrupted run. Hparams without statistics are ignored.
+   */
+  primeStats(hparams: unknown): void {
+    const h = hparams as Partial<{
+      layers: number[];
+      rewrite_module_tmp: string;
+      mom2_n_samples: number;
+      mom2_dtype: string;
+      mom2_adjustment: boolean;
+    }>;
+    if (!Array.isArray(h.layers) || typeof h.rewrite_module_tmp !== "string") return;
+    if (typeof h.mom2_n_samples !== "number" || h.mom2_adjustment === false) return;
+    const ctx = this.context();
+    for (const l of h.layers)
+      ctx.stats(h.rewrite_module_tmp.replace("{}", String(l)), {
+        nSamples: h.mom2_n_samples,
+        dtype: (h.mom2_dtype ?? "float32") as "float32" | "float64",
+      });
+  }
+
+  /**
+   * Method state that later edits depend on (cache entries named `state:...`, e.g. AlphaEdit's
+   * accumulated K K^T of earlier edits), for saving next to the journal; `importState` restores it.
+   */
+  exportState(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [k, v] of this.cache) if (k.startsWith("state:") && isTensor(v)) out.push([k, v]);
+    return out;
+  }
+
+  importState(entries: Iterable<[string, Tensor]>): void {
+    for (const [k, t] of entries) {
+      if (!k.startsWith("state:")) throw new Error(`editor state: '${k}' is not a state entry`);
+      const old = this.cache.get(k);
+      if (isTensor(old)) old.free();
+      this.cache.set(k, t.clone().keep());
+    }
+  }
+
   free(): void {
     for (const s of this.statsCache.values()) s.mom2.free();
     this.statsCache.clear();
@@ -140,4 +183,8 @@ export class Editor {
     this.cache.clear();
     this.journal.free();
   }
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return typeof v === "object" && v !== null && "free" in v && "shape" in v;
 }

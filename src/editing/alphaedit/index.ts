@@ -66,7 +66,8 @@ export function projector(ctx: EditContext, module: string, h: AlphaEditHparams)
 }
 
 function accumulated(ctx: EditContext, module: string, d: number): Tensor {
-  const key = `alphaedit:Cp:${module}`;
+  // a `state:` entry: saved with the journal so that a resumed sequential run continues it
+  const key = `state:alphaedit:Cp:${module}`;
   let Cp = ctx.cache.get(key) as Tensor | undefined;
   if (!Cp) {
     Cp = torch.zeros([d, d]).keep();

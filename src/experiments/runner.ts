@@ -1,0 +1,428 @@
+/**
+ * The experiment runner: edits each model incrementally (the model at 50 edits is the model at 20 plus
+ * 30 more edits, never re-edited from scratch), measures it at each checkpoint and writes each result
+ * into the results store as soon as it exists.
+ *
+ * Units of work: for each model, the unedited measurement (track `<model>/unedited`, 0 edits); then
+ * for each (method, schedule, seed), a track measured at each checkpoint > 0. After the edits of a
+ * checkpoint are applied, the track's journal (the exact deltas) and method state (e.g. AlphaEdit's
+ * accumulated keys) are saved under `tracks/`; a resumed run replays them onto the freshly loaded
+ * model and goes on from the last finished unit, computing no finished unit twice. Statistics are
+ * always taken from the unedited model (primed before any replay), so that a resumed run computes what
+ * the uninterrupted run computes.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { cpus, hostname, totalmem } from "node:os";
+import { execFileSync } from "node:child_process";
+import * as torch from "../torch/index.js";
+import { loadSafetensors, saveSafetensors } from "../torch/io.js";
+import { loadModel } from "../models/load.js";
+import { loadTokenizer, type Tokenizer } from "../models/tokenizer/index.js";
+import type { CausalLM } from "../models/model.js";
+import { modelFingerprint } from "../models/fingerprint.js";
+import { Editor } from "../editing/editor.js";
+import { methodByName } from "../editing/methods.js";
+import { loadEditDataset } from "../data/edit/index.js";
+import type { EditCase } from "../data/edit/types.js";
+import { caseQuality, finalizeLocality, type CaseMetrics } from "../evaluation/edit/quality.js";
+import { romeCaseValues } from "../evaluation/edit/summary.js";
+import { evaluate } from "../harness/evaluate.js";
+import { Rng } from "../world/rng.js";
+import { sha256, fileSha256 } from "../util/hash.js";
+import { packageRoot } from "../util/paths.js";
+import { Progress, formatDuration } from "../util/progress.js";
+import { ResultsStore, type StoredRow, type UnitRecord } from "./store.js";
+import { scheduleName, type ExperimentSpec, type MethodSpec, type Schedule } from "./spec.js";
+
+export interface RunOptions {
+  /** the run's folder (results.sqlite, tracks/, report/) */
+  outDir: string;
+  /** progress and messages (default: stderr unless EDITEVAL_QUIET=1) */
+  log?: (msg: string) => void;
+  /** called when a unit starts and when it is finished (tests use it to count and to simulate a kill) */
+  onUnitStart?: (track: string, edits: number) => void;
+  onUnitDone?: (unit: UnitRecord) => void;
+}
+
+export interface RunSummary {
+  outDir: string;
+  store: string;
+  unitsComputed: number;
+  unitsSkipped: number;
+  seconds: number;
+}
+
+interface Track {
+  id: string;
+  model: string;
+  method: MethodSpec;
+  schedule: Schedule;
+  seed: number;
+}
+
+/** Where the spec came from, which code and machine ran it. */
+export function provenance(spec: ExperimentSpec): Record<string, string> {
+  let code = "unknown";
+  try {
+    code = execFileSync("git", ["-C", packageRoot(), "describe", "--always", "--dirty"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
+    code = `editeval ${pkg.version}`;
+  }
+  const cpu = cpus();
+  return {
+    spec_file: spec.source,
+    code_version: code,
+    torch: torch.version().torch,
+    machine: `${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${hostname()}`,
+    threads: `torch ${torch.getNumThreads()}, OpenBLAS ${process.env.OPENBLAS_NUM_THREADS ?? "default"}`,
+    node: process.version,
+  };
+}
+
+/** The spec as stored: what decides the numbers (paths and names included). */
+function specKey(spec: ExperimentSpec): string {
+  const { source: _s, threads: _t, ...rest } = spec;
+  return JSON.stringify(rest);
+}
+
+function safeName(id: string): string {
+  return id.replace(/[^A-Za-z0-9._-]+/g, "_");
+}
+
+/** The track's requests: the dataset's cases, shuffled with the seed when asked, the first n. */
+export function trackCases(all: EditCase[], spec: ExperimentSpec, seed: number): EditCase[] {
+  const order = spec.data.shuffle ? new Rng(seed + 1).shuffle(all) : all;
+  return order.slice(0, spec.data.n);
+}
+
+/** Mean and standard error (sample std / sqrt n) of per-case values. */
+function meanSe(xs: number[]): { value: number; stderr: number | null; n: number } {
+  const n = xs.length;
+  const m = xs.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { value: m, stderr: null, n };
+  const v = xs.reduce((a, b) => a + (b - m) ** 2, 0) / (n - 1);
+  return { value: m, stderr: Math.sqrt(v / n), n };
+}
+
+const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * Per-case edit metrics of the edited model, as rows: EasyEdit's reliability (rewrite_acc),
+ * generalization (rephrase_acc) and locality (agreement with the unedited model's tokens on the
+ * locality prompts), and ROME's CounterFact efficacy/paraphrase/neighbourhood scores when the data has
+ * them. Each is the mean over cases of each case's mean, with its standard error.
+ */
+export function editMetricRows(pre: CaseMetrics[], post: CaseMetrics[]): { metric: string; xs: number[] }[] {
+  const cols = new Map<string, number[]>();
+  const add = (k: string, v: number | undefined) => {
+    if (v === undefined || !Number.isFinite(v)) return;
+    const c = cols.get(k) ?? [];
+    c.push(v);
+    cols.set(k, c);
+  };
+  post.forEach((p, i) => {
+    const q = structuredClone(pre[i] as CaseMetrics);
+    const after = structuredClone(p);
+    if (after.rewrite_acc?.length) add("reliability", avg(after.rewrite_acc));
+    if (after.rephrase_acc?.length) add("generalization", avg(after.rephrase_acc));
+    if (after.locality && Object.keys(after.locality).length) {
+      finalizeLocality(q, after);
+      const accs = Object.entries(after.locality ?? {})
+        .filter(([k]) => k.endsWith("_acc"))
+        .map(([, v]) => avg((v as number[]).map(Number)));
+      if (accs.length) add("locality", avg(accs));
+    }
+    if (after.portability) {
+      const accs = Object.values(after.portability).map((v) => avg(v));
+      if (accs.length) add("portability", avg(accs));
+    }
+    if (after.rewrite_prompts_probs) {
+      const r = romeCaseValues(after, "post");
+      add("efficacy", r.post_rewrite_success);
+      add("paraphrase", r.post_paraphrase_success);
+      add("neighborhood", r.post_neighborhood_success);
+    }
+  });
+  return [...cols].map(([metric, xs]) => ({ metric, xs }));
+}
+
+/** Harness results as rows: every numeric metric of every task, with its standard error. */
+export function harnessRows(
+  results: Record<string, Record<string, unknown>>,
+  nSamples: Record<string, { effective: number }>,
+) {
+  const out: { benchmark: string; metric: string; value: number; stderr: number | null; n?: number }[] = [];
+  for (const [task, ms] of Object.entries(results))
+    for (const [key, v] of Object.entries(ms)) {
+      if (typeof v !== "number" || key.includes("_stderr") || key === "alias") continue;
+      const [metric, filter] = key.split(",");
+      const se = ms[`${metric}_stderr,${filter}`];
+      out.push({
+        benchmark: task,
+        metric: filter && filter !== "none" ? `${metric},${filter}` : (metric as string),
+        value: v,
+        stderr: typeof se === "number" && Number.isFinite(se) ? se : null,
+        n: nSamples[task]?.effective,
+      });
+    }
+  return out;
+}
+
+/** Runs (or resumes) an experiment. */
+export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Promise<RunSummary> {
+  const quiet = process.env.EDITEVAL_QUIET === "1";
+  const log = opts.log ?? ((m: string) => (quiet ? undefined : process.stderr.write(m + "\n")));
+  if (spec.threads !== null) torch.setNumThreads(spec.threads);
+  mkdirSync(opts.outDir, { recursive: true });
+  const storePath = join(opts.outDir, "results.sqlite");
+  const store = await ResultsStore.open(storePath);
+  const t0 = performance.now();
+  let computed = 0;
+  let skipped = 0;
+  try {
+    const key = specKey(spec);
+    const had = store.getMeta("spec");
+    if (had !== null && had !== key)
+      throw new Error(
+        `${storePath} holds a run of a different spec; use another --out folder, or delete the folder to start over`,
+      );
+    if (had === null) {
+      store.setMeta("spec", key);
+      store.setMeta("spec_hash", sha256(key));
+      store.setMeta("created_at", new Date().toISOString());
+      store.setMeta("provenance", JSON.stringify(provenance(spec)));
+      store.flush();
+    }
+
+    const dataset = loadEditDataset(spec.data.path);
+    if (dataset.cases.length < spec.data.n)
+      throw new Error(
+        `data.n: ${spec.data.n} requests asked for, ${dataset.path} has ${dataset.cases.length}`,
+      );
+    const dataHash = fileSha256(dataset.path).slice(0, 16);
+    const edits = spec.checkpoints.filter((c) => c > 0);
+    const tracks: Track[] = [];
+    for (const m of spec.models)
+      for (const method of spec.methods)
+        for (const schedule of spec.schedules)
+          for (const seed of spec.seeds)
+            tracks.push({
+              id: `${m.name}/${method.name}/${scheduleName(schedule)}/seed${seed}`,
+              model: m.name,
+              method,
+              schedule,
+              seed,
+            });
+    const totalUnits = spec.models.length + tracks.length * edits.length;
+    const prog = new Progress(`run ${spec.name}`, totalUnits, !quiet);
+
+    for (const ms of spec.models) {
+      const model = loadModel(ms.path, { dtype: ms.dtype });
+      const tok = loadTokenizer(ms.path);
+      try {
+        const baseHash = modelFingerprint(model).slice(0, 16);
+        // check every method's hparams on this model before any work
+        const parsed = new Map<string, unknown>();
+        for (const mth of spec.methods) {
+          const method = methodByName(mth.method);
+          parsed.set(mth.name, method.parseHparams(mth.hparams, mth.hparamsSource, model));
+        }
+        // the unedited model: benchmarks once, and the per-case "pre" edit metrics of every case used
+        const uneditedTrack = `${ms.name}/unedited`;
+        if (store.finishedEdits(uneditedTrack).has(0)) {
+          skipped++;
+          prog.tick(1, "unedited (done)");
+        } else {
+          opts.onUnitStart?.(uneditedTrack, 0);
+          const t1 = performance.now();
+          const rows = measureBenchmarks(model, tok, spec).map((r): StoredRow => ({
+            ...r,
+            track: uneditedTrack,
+            model: ms.name,
+            method: "unedited",
+            schedule: "none",
+            seed: 0,
+            edits: 0,
+            modelHash: baseHash,
+            dataHash,
+          }));
+          const unit: UnitRecord = {
+            track: uneditedTrack,
+            model: ms.name,
+            method: "unedited",
+            schedule: "none",
+            seed: 0,
+            edits: 0,
+            editSeconds: 0,
+            evalSeconds: (performance.now() - t1) / 1000,
+            modelHash: baseHash,
+            hparams: "{}",
+            finishedAt: new Date().toISOString(),
+          };
+          store.finishUnit(unit, rows);
+          computed++;
+          opts.onUnitDone?.(unit);
+          prog.tick(1, "unedited");
+        }
+        const preOf = (cases: EditCase[]): CaseMetrics[] => {
+          const missing = cases.filter((c) => store.getPre(ms.name, dataHash, c.caseId) === undefined);
+          if (missing.length) {
+            log(`scoring ${missing.length} requests on the unedited model`);
+            store.putPre(
+              ms.name,
+              dataHash,
+              missing.map((c) => [c.caseId, caseQuality(model, tok, c, { generation: false })]),
+            );
+          }
+          return cases.map((c) => store.getPre(ms.name, dataHash, c.caseId) as CaseMetrics);
+        };
+
+        for (const tr of tracks.filter((t) => t.model === ms.name)) {
+          const done = store.finishedEdits(tr.id);
+          const todo = edits.filter((e) => !done.has(e));
+          skipped += edits.length - todo.length;
+          if (todo.length === 0) {
+            prog.tick(edits.length, `${tr.id} (done)`);
+            continue;
+          }
+          prog.tick(edits.length - todo.length);
+          const cases = trackCases(dataset.cases, spec, tr.seed);
+          const scored = spec.editMetrics.enabled
+            ? preOf(cases.slice(0, spec.editMetrics.limit ?? cases.length))
+            : [];
+          const method = methodByName(tr.method.method);
+          const raw = { ...tr.method.hparams };
+          if ("seed" in method.schema && raw.seed === undefined) raw.seed = tr.seed;
+          const h = method.parseHparams(raw, tr.method.hparamsSource, model);
+          const hparamsJson = JSON.stringify(h);
+          const editor = new Editor(model, tok, {
+            corpus: spec.stats.corpus ?? undefined,
+            log: (m) => log(m),
+          });
+          const trackDir = join(opts.outDir, "tracks", safeName(tr.id));
+          try {
+            editor.primeStats(h);
+            let applied = 0;
+            if (existsSync(join(trackDir, "edits.json"))) {
+              editor.journal.replay(trackDir);
+              applied = editor.journal.records.reduce((s, r) => s + r.requests.length, 0);
+              if (existsSync(join(trackDir, "state.safetensors"))) {
+                const st = loadSafetensors(join(trackDir, "state.safetensors"));
+                editor.importState(st);
+                for (const t of st.values()) t.free();
+              }
+              log(`${tr.id}: resumed at ${applied} edits (replayed the journal)`);
+            }
+            for (const cp of edits) {
+              if (done.has(cp)) continue;
+              if (applied > cp)
+                throw new Error(
+                  `${trackDir}: the journal holds ${applied} edits, past the unfinished checkpoint ${cp}`,
+                );
+              opts.onUnitStart?.(tr.id, cp);
+              const te = performance.now();
+              const bs = tr.schedule.type === "batch" ? tr.schedule.batchSize : 1;
+              while (applied < cp) {
+                // batches are counted from the first edit, so a checkpoint may end a batch early
+                const end = Math.min(cp, (Math.floor(applied / bs) + 1) * bs);
+                editor.edit(
+                  method,
+                  cases.slice(applied, end).map((c) => c.request),
+                  h,
+                  { batchSize: bs },
+                );
+                applied = end;
+              }
+              saveTrack(editor, trackDir);
+              const editSeconds = (performance.now() - te) / 1000;
+              const tv = performance.now();
+              const modelHash = modelFingerprint(model).slice(0, 16);
+              const rows: StoredRow[] = [];
+              const base = {
+                track: tr.id,
+                model: ms.name,
+                method: tr.method.name,
+                schedule: scheduleName(tr.schedule),
+                seed: tr.seed,
+                edits: cp,
+                modelHash,
+                dataHash,
+              };
+              if (spec.editMetrics.enabled) {
+                const k = Math.min(cp, scored.length);
+                const post = cases.slice(0, k).map((c) => caseQuality(model, tok, c, { generation: false }));
+                for (const { metric, xs } of editMetricRows(scored.slice(0, k), post))
+                  rows.push({ ...base, benchmark: `edit/${metric}`, metric: "acc", ...meanSe(xs) });
+              }
+              for (const r of measureBenchmarks(model, tok, spec)) rows.push({ ...base, ...r });
+              const unit: UnitRecord = {
+                track: tr.id,
+                model: ms.name,
+                method: tr.method.name,
+                schedule: scheduleName(tr.schedule),
+                seed: tr.seed,
+                edits: cp,
+                editSeconds,
+                evalSeconds: (performance.now() - tv) / 1000,
+                modelHash,
+                hparams: hparamsJson,
+                finishedAt: new Date().toISOString(),
+              };
+              store.finishUnit(unit, rows);
+              computed++;
+              opts.onUnitDone?.(unit);
+              prog.tick(
+                1,
+                `${tr.id} @ ${cp} (edit ${editSeconds.toFixed(1)} s, eval ${unit.evalSeconds.toFixed(1)} s)`,
+              );
+            }
+          } finally {
+            // back to the unedited weights, bit for bit, for the next track
+            editor.journal.undoAll();
+            editor.free();
+          }
+        }
+      } finally {
+        model.free();
+      }
+    }
+  } finally {
+    store.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  log(`run ${spec.name}: ${computed} unit(s) computed, ${skipped} already done, ${formatDuration(seconds)}`);
+  return { outDir: opts.outDir, store: storePath, unitsComputed: computed, unitsSkipped: skipped, seconds };
+}
+
+function measureBenchmarks(model: CausalLM, tok: Tokenizer, spec: ExperimentSpec) {
+  if (spec.benchmarks.tasks.length === 0) return [];
+  const out = evaluate(model, tok, spec.benchmarks.tasks, {
+    limit: spec.benchmarks.limit ?? undefined,
+    numFewshot: spec.benchmarks.numFewshot ?? undefined,
+    batchSize: spec.benchmarks.batchSize,
+    dataDir: spec.benchmarks.dataDir ?? undefined,
+    cache: false,
+    progress: false,
+    logSamples: false,
+    bootstrapIters: 1000,
+  });
+  return harnessRows(out.results.results, out.results["n-samples"]);
+}
+
+/** Saves the journal and method state of a track (replaced atomically: a folder renamed into place). */
+function saveTrack(editor: Editor, dir: string): void {
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  editor.journal.save(tmp);
+  const st = editor.exportState();
+  if (st.length) saveSafetensors(join(tmp, "state.safetensors"), st);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+}
+
+export { formatDuration };
