@@ -40,7 +40,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
     run: async (a) => (await import("./run.js")).reportCommand(a),
   },
   info: { summary: "libtorch version, threads, devices", run: infoCommand },
-  demo: { summary: "the embedded study (not built yet)", run: demoCommand },
+  demo: {
+    summary: "the paper's study in miniature on the demo model (runs/demo/report)",
+    run: async (a) => (await import("./demo.js")).demoCommand(a),
+  },
 };
 
 function help(): string {
@@ -65,14 +68,6 @@ function infoCommand(argv: string[]): number {
   };
   if (argv.includes("--json")) console.log(JSON.stringify(info));
   else for (const [k, val] of Object.entries(info)) console.log(`${k}: ${val}`);
-  return 0;
-}
-
-function demoCommand(): number {
-  console.log(
-    "editeval demo: the embedded study (train a small model on a synthetic world, edit it 0..200 times, " +
-      "report) is not built yet. What exists: the engine and model commands (editeval help), and `npm test`.",
-  );
   return 0;
 }
 

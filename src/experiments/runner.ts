@@ -209,7 +209,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
     const tracks: Track[] = [];
     for (const m of spec.models)
       for (const method of spec.methods)
-        for (const schedule of spec.schedules)
+        for (const schedule of method.schedules ?? spec.schedules)
           for (const seed of spec.seeds)
             tracks.push({
               id: `${m.name}/${method.name}/${scheduleName(schedule)}/seed${seed}`,

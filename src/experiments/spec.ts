@@ -46,6 +46,8 @@ export interface MethodSpec {
   hparams: Record<string, unknown>;
   /** where the hparams came from (for error messages and provenance) */
   hparamsSource: string;
+  /** this method's schedules, when they differ from the spec's (e.g. ROME edits one request at a time) */
+  schedules: Schedule[] | null;
 }
 
 export type Schedule = { type: "sequential" } | { type: "batch"; batchSize: number };
@@ -184,7 +186,7 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
     const o: Obj = typeof m === "string" ? { method: m } : isObj(m) ? m : {};
     if (!isObj(m) && typeof m !== "string")
       throw new SpecError(`${w}: expected a method name or {name, method, hparams}`);
-    checkKeys(o, ["name", "method", "hparams"], w);
+    checkKeys(o, ["name", "method", "hparams", "schedules"], w);
     const method = str(o.method, `${w}.method`);
     try {
       methodByName(method);
@@ -200,7 +202,14 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
       hparamsSource = file;
     } else if (isObj(o.hparams)) hparams = o.hparams;
     else if (o.hparams !== undefined) throw new SpecError(`${w}.hparams: expected a mapping or a file path`);
-    return { name: o.name === undefined ? method : str(o.name, `${w}.name`), method, hparams, hparamsSource };
+    const schedules = o.schedules === undefined ? null : parseSchedules(o.schedules, `${w}.schedules`);
+    return {
+      name: o.name === undefined ? method : str(o.name, `${w}.name`),
+      method,
+      hparams,
+      hparamsSource,
+      schedules,
+    };
   });
   unique(
     methods.map((m) => m.name),
@@ -216,22 +225,7 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
     shuffle: raw.data.shuffle === undefined ? false : bool(raw.data.shuffle, "data.shuffle"),
   };
 
-  const schedules = list(raw.schedules ?? ["sequential"], "schedules").map((s, i): Schedule => {
-    const w = `schedules[${i}]`;
-    if (s === "sequential") return { type: "sequential" };
-    if (typeof s === "string") {
-      const m = /^batch(?::|-)(\d+)$/.exec(s);
-      if (m) return { type: "batch", batchSize: int(Number(m[1]), w, 1) };
-    }
-    if (isObj(s)) {
-      checkKeys(s, ["batch", "type", "batch_size"], w);
-      if (s.batch !== undefined) return { type: "batch", batchSize: int(s.batch, `${w}.batch`, 1) };
-      if (s.type === "sequential") return { type: "sequential" };
-      if (s.type === "batch") return { type: "batch", batchSize: int(s.batch_size, `${w}.batch_size`, 1) };
-    }
-    throw new SpecError(`${w}: expected 'sequential', 'batch:N' or {batch: N}`);
-  });
-  unique(schedules.map(scheduleName), "schedules");
+  const schedules = parseSchedules(raw.schedules ?? ["sequential"], "schedules");
 
   const cps = (
     raw.checkpoints === undefined
@@ -322,4 +316,24 @@ function unique(names: string[], where: string): void {
 
 export function scheduleName(s: Schedule): string {
   return s.type === "sequential" ? "sequential" : `batch-${s.batchSize}`;
+}
+
+function parseSchedules(v: unknown, where: string): Schedule[] {
+  const out = list(v, where).map((s, i): Schedule => {
+    const w = `${where}[${i}]`;
+    if (s === "sequential") return { type: "sequential" };
+    if (typeof s === "string") {
+      const m = /^batch(?::|-)(\d+)$/.exec(s);
+      if (m) return { type: "batch", batchSize: int(Number(m[1]), w, 1) };
+    }
+    if (isObj(s)) {
+      checkKeys(s, ["batch", "type", "batch_size"], w);
+      if (s.batch !== undefined) return { type: "batch", batchSize: int(s.batch, `${w}.batch`, 1) };
+      if (s.type === "sequential") return { type: "sequential" };
+      if (s.type === "batch") return { type: "batch", batchSize: int(s.batch_size, `${w}.batch_size`, 1) };
+    }
+    throw new SpecError(`${w}: expected 'sequential', 'batch:N' or {batch: N}`);
+  });
+  unique(out.map(scheduleName), where);
+  return out;
 }
