@@ -411,7 +411,10 @@ function measureBenchmarks(model: CausalLM, tok: Tokenizer, spec: ExperimentSpec
     logSamples: false,
     bootstrapIters: 1000,
   });
-  return harnessRows(out.results.results, out.results["n-samples"]);
+  const keep = spec.benchmarks.metrics;
+  return harnessRows(out.results.results, out.results["n-samples"]).filter(
+    (r) => keep === null || keep.includes(r.metric.split(",")[0] as string),
+  );
 }
 
 /** Saves the journal and method state of a track (replaced atomically: a folder renamed into place). */

@@ -80,6 +80,8 @@ export interface ExperimentSpec {
     numFewshot: number | null;
     batchSize: number;
     dataDir: string | null;
+    /** metric names kept (before the ",filter" part; e.g. [acc, exact_match]); null: all */
+    metrics: string[] | null;
   };
   seeds: number[];
   stats: { corpus: string | null };
@@ -250,7 +252,7 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
   const bm = raw.benchmarks === undefined ? { tasks: [] } : raw.benchmarks;
   if (!isObj(bm))
     throw new SpecError("benchmarks: expected {tasks[, limit, num_fewshot, batch_size, data_dir]}");
-  checkKeys(bm, ["tasks", "limit", "num_fewshot", "batch_size", "data_dir"], "benchmarks");
+  checkKeys(bm, ["tasks", "limit", "num_fewshot", "batch_size", "data_dir", "metrics"], "benchmarks");
   const tasks =
     typeof bm.tasks === "string"
       ? bm.tasks.split(",").map((t) => t.trim())
@@ -268,6 +270,10 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
         : int(bm.num_fewshot, "benchmarks.num_fewshot", 0),
     batchSize: bm.batch_size === undefined ? 8 : int(bm.batch_size, "benchmarks.batch_size", 1),
     dataDir: bm.data_dir === undefined ? null : path(str(bm.data_dir, "benchmarks.data_dir")),
+    metrics:
+      bm.metrics === undefined || bm.metrics === null
+        ? null
+        : list(bm.metrics, "benchmarks.metrics").map((m, i) => str(m, `benchmarks.metrics[${i}]`)),
   };
 
   const seeds = (raw.seeds === undefined ? [0] : list(raw.seeds, "seeds")).map((s, i) =>
