@@ -240,24 +240,22 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
         } else {
           opts.onUnitStart?.(uneditedTrack, 0);
           const t1 = performance.now();
-          const rows = measureBenchmarks(model, tok, spec).map((r): StoredRow => ({
-            ...r,
+          const id = {
             track: uneditedTrack,
             model: ms.name,
             method: "unedited",
             schedule: "none",
             seed: 0,
             edits: 0,
+          };
+          const rows = measureBenchmarks(model, tok, spec).map((r): StoredRow => ({
+            ...id,
+            ...r,
             modelHash: baseHash,
             dataHash,
           }));
           const unit: UnitRecord = {
-            track: uneditedTrack,
-            model: ms.name,
-            method: "unedited",
-            schedule: "none",
-            seed: 0,
-            edits: 0,
+            ...id,
             editSeconds: 0,
             evalSeconds: (performance.now() - t1) / 1000,
             modelHash: baseHash,
@@ -343,16 +341,15 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
               const tv = performance.now();
               const modelHash = modelFingerprint(model).slice(0, 16);
               const rows: StoredRow[] = [];
-              const base = {
+              const id = {
                 track: tr.id,
                 model: ms.name,
                 method: tr.method.name,
                 schedule: scheduleName(tr.schedule),
                 seed: tr.seed,
                 edits: cp,
-                modelHash,
-                dataHash,
               };
+              const base = { ...id, modelHash, dataHash };
               if (spec.editMetrics.enabled) {
                 const k = Math.min(cp, scored.length);
                 const post = cases.slice(0, k).map((c) => caseQuality(model, tok, c, { generation: false }));
@@ -361,12 +358,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
               }
               for (const r of measureBenchmarks(model, tok, spec)) rows.push({ ...base, ...r });
               const unit: UnitRecord = {
-                track: tr.id,
-                model: ms.name,
-                method: tr.method.name,
-                schedule: scheduleName(tr.schedule),
-                seed: tr.seed,
-                edits: cp,
+                ...id,
                 editSeconds,
                 evalSeconds: (performance.now() - tv) / 1000,
                 modelHash,
