@@ -2,7 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FIXTURES, ROOT, maxAbsDiff } from "./helpers.js";
 
@@ -65,4 +66,25 @@ test("every subcommand has --help; bad input gets a clear error and a non-zero e
   assert.match(r.err, /nonexistent-dir: not a directory/);
   r = cli("nope");
   assert.equal(r.code, 2);
+});
+
+test("editeval run: a spec with an error exits 1 naming the file and field; no spec is a usage error", () => {
+  const dir = mkdtempSync(join(tmpdir(), "editeval-cli-run-"));
+  try {
+    const spec = join(dir, "spec.yaml");
+    writeFileSync(
+      spec,
+      `name: x\nmodels: [${join(ROOT, "models", "demo")}]\nmethods: [{method: rome, hparams: {layers: [1]}}]\n` +
+        `data: {path: ${join(ROOT, "models", "demo", "world", "counterfact.json")}, n: 5}\ncheckpoints: [0, 10]\n`,
+    );
+    const r = cli("run", spec, "--out", join(dir, "run"));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /spec\.yaml: checkpoints: 10 edits asked for, but data\.n is 5/);
+    assert.equal(cli("run").code, 2);
+    const rep = cli("report", join(dir, "nothing"));
+    assert.equal(rep.code, 1);
+    assert.match(rep.err, /no results\.sqlite/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
