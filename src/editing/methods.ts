@@ -8,6 +8,9 @@ import { alphaedit } from "./alphaedit/index.js";
 import { emmet } from "./emmet/index.js";
 import { ftL, ftM } from "./ft/index.js";
 import { pmet } from "./pmet/index.js";
+import { grace } from "./grace/index.js";
+import { kn } from "./kn/index.js";
+import { lora } from "./lora/index.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const METHODS: Record<string, EditMethod<any>> = {
@@ -20,6 +23,9 @@ export const METHODS: Record<string, EditMethod<any>> = {
   "ft-l": ftL,
   ft: ftL,
   "ft-m": ftM,
+  grace,
+  kn,
+  lora,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -27,7 +33,7 @@ export function methodByName(name: string): EditMethod<any> {
   const m = METHODS[name.toLowerCase().replace(/_/g, "-")];
   if (!m)
     throw new Error(
-      `unknown editing method '${name}' (available: rome, r-rome, memit, pmet, alphaedit, emmet, ft-l, ft-m)`,
+      `unknown editing method '${name}' (available: rome, r-rome, memit, pmet, alphaedit, emmet, ft-l, ft-m, grace, kn, lora)`,
     );
   return m;
 }
