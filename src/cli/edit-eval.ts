@@ -7,7 +7,7 @@ import * as torch from "../torch/index.js";
 import { loadModel } from "../models/load.js";
 import { loadTokenizer } from "../models/tokenizer/index.js";
 import { Editor } from "../editing/editor.js";
-import { methodByName } from "../editing/methods.js";
+import { METHOD_NAMES, methodByName } from "../editing/methods.js";
 import { readHparamsFile } from "../editing/hparams.js";
 import { loadEditDataset, type DatasetFormat } from "../data/edit/index.js";
 import {
@@ -54,7 +54,7 @@ export const editEvalSpec: CommandSpec = {
   },
   help: [
     "--model DIR          the checkpoint to edit (Hugging Face directory)",
-    "--method NAME        rome, r-rome, memit, alphaedit, emmet, ft-l, ft-m",
+    `--method NAME        ${METHOD_NAMES}`,
     "--hparams FILE       EasyEdit YAML hyper-parameters (omitted fields: the reference defaults)",
     "--data NAME|FILE     counterfact (EasyEdit's counterfact-edit.json), counterfact-train, counterfact-val,",
     "                     counterfact-rome (ROME layout, 1,031 cases), zsre (MEND layout), zsre-train, knowedit,",

@@ -8,14 +8,15 @@ import { loadTokenizer } from "../models/tokenizer/index.js";
 import { saveCheckpoint } from "../models/save.js";
 import { loglikelihood } from "../models/scoring.js";
 import { Editor } from "../editing/editor.js";
-import { methodByName } from "../editing/methods.js";
+import { METHOD_NAMES, methodByName } from "../editing/methods.js";
 import { readHparamsFile, describeSchema } from "../editing/hparams.js";
 import { fillPrompt, requestFromJson, targetText, type EditRequest } from "../editing/request.js";
 import { intFlag, parse, required, UsageError, type CommandSpec } from "./args.js";
 
 export const editSpec: CommandSpec = {
   name: "edit",
-  summary: "editeval edit: edit a checkpoint with ROME, R-ROME, MEMIT, PMET, AlphaEdit, EMMET, FT-L or FT-M",
+  summary:
+    "editeval edit: edit a checkpoint (ROME, R-ROME, MEMIT, PMET, AlphaEdit, EMMET, FT-L, FT-M, GRACE, KN, LoRA)",
   usage:
     "editeval edit --model DIR --method rome --hparams FILE.yaml --requests FILE.json [--stats FILE] [--batch-size N] --out DIR [--json]",
   options: {
@@ -33,7 +34,7 @@ export const editSpec: CommandSpec = {
   },
   help: [
     "--model DIR        the checkpoint to edit",
-    "--method NAME      rome, r-rome, memit, pmet, alphaedit, emmet, ft-l, ft-m",
+    `--method NAME      ${METHOD_NAMES}`,
     "--hparams FILE     EasyEdit YAML (or ROME JSON) hyper-parameters; omitted fields take the reference defaults",
     "--requests FILE    JSON list of requests: {prompt, subject, target_new[, ground_truth]} (EasyEdit) or",
     "                   ROME's {requested_rewrite: {prompt, subject, target_new: {str}}}",

@@ -28,12 +28,12 @@ export const METHODS: Record<string, EditMethod<any>> = {
   lora,
 };
 
+/** The names `methodByName` takes, for help texts and errors. */
+export const METHOD_NAMES = "rome, r-rome, memit, pmet, alphaedit, emmet, ft-l (ft), ft-m, grace, kn, lora";
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function methodByName(name: string): EditMethod<any> {
   const m = METHODS[name.toLowerCase().replace(/_/g, "-")];
-  if (!m)
-    throw new Error(
-      `unknown editing method '${name}' (available: rome, r-rome, memit, pmet, alphaedit, emmet, ft-l, ft-m, grace, kn, lora)`,
-    );
+  if (!m) throw new Error(`unknown editing method '${name}' (available: ${METHOD_NAMES})`);
   return m;
 }
