@@ -42,6 +42,16 @@ const MEMIT_LAYERS = [4, 5, 6, 7, 8];
 const MEMIT_FULL = 100;
 const MEMIT_QUICK = 10;
 
+/** MEMIT's batch size: $EDITEVAL_BENCH_MEMIT_N when set (a shorter check run), else 100 (`--quick`: 10). */
+function memitCount(quick: boolean): number {
+  const env = Number(process.env.EDITEVAL_BENCH_MEMIT_N ?? "");
+  if (Number.isInteger(env) && env > 0) {
+    if (env > MEMIT_FULL) throw new Error(`EDITEVAL_BENCH_MEMIT_N=${env}: at most ${MEMIT_FULL}`);
+    return env;
+  }
+  return quick ? MEMIT_QUICK : MEMIT_FULL;
+}
+
 export const ROME_HPARAMS = {
   layers: [ROME_LAYER],
   fact_token: "subject_last",
@@ -222,7 +232,8 @@ export function editingPythonArgs(cacheDir: string): string[] {
   const tok = loadTokenizer(p.model);
   writeFileSync(p.inputs, JSON.stringify(buildInputs(tok, syntheticRequests())));
   for (const ext of [".json", ".safetensors"]) rmSync(p.out + ext, { force: true });
-  return [p.model, p.mom2, p.inputs, p.out];
+  // run.ts appends --quick; the batch size is passed explicitly so both sides agree on it
+  return [p.model, p.mom2, p.inputs, p.out, "--n", String(memitCount(process.argv.includes("--quick")))];
 }
 
 function median(xs: number[]): number {
@@ -275,7 +286,7 @@ function relDiff(a: Tensor, b: Tensor): number {
 export function runEditingBench(cacheDir: string, quick: boolean): Record<string, number> {
   const p = pathsIn(cacheDir);
   const reps = quick ? 1 : 3;
-  const nMemit = quick ? MEMIT_QUICK : MEMIT_FULL;
+  const nMemit = memitCount(quick);
   const requests = syntheticRequests(nMemit);
   const model = loadModel(p.model);
   const tok = loadTokenizer(p.model);
@@ -323,7 +334,9 @@ export function runEditingBench(cacheDir: string, quick: boolean): Record<string
   const em = new Editor(model, tok, quiet);
   const t = startTiming();
   const [mrec] = em.edit(memit, requests, hm);
-  record(res, `MEMIT batch of ${nMemit}, layers ${MEMIT_LAYERS.join(",")} (one run)`, [t()]);
+  const tm = t();
+  record(res, `MEMIT batch of ${nMemit}, layers ${MEMIT_LAYERS.join(",")} (one run)`, [tm]);
+  record(res, "MEMIT per request (batch / n)", [{ wall: tm.wall / nMemit, cpu: tm.cpu / nMemit }]);
   const memitLosses = (mrec?.info?.losses ?? []) as number[][];
   const memitDense = new Map((mrec?.deltas ?? []).map((d) => [d.param, dense(d).keep()]));
   em.journal.undoAll();

@@ -7,12 +7,14 @@ The token ids, subject positions and target ids come from the JSON file bench/ed
 both sides run on identical inputs (the tokenizer and the subject-index rule are EditEval's). The
 covariance C is read from a safetensors file ("mom2", [4096, 4096]); no statistics are computed.
 
-Usage: editing_torch.py MODEL_DIR MOM2.safetensors INPUTS.json OUT_PREFIX [--quick]
+Usage: editing_torch.py MODEL_DIR MOM2.safetensors INPUTS.json OUT_PREFIX [--n N] [--quick]
+(N: MEMIT batch size; default 100, --quick 10)
 Prints JSON {"torch", "results"} (median ms) on its last line; writes OUT_PREFIX.json (losses, norms) and
 OUT_PREFIX.safetensors (ROME's u and v, MEMIT's dense per-layer updates) for the cross-check.
 """
 import json
 import math
+import os
 import statistics
 import struct
 import sys
@@ -21,7 +23,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(1)  # as the addon: one intra-op thread; OpenBLAS threads itself
+# the addon's rule (native/addon.cc): OMP_NUM_THREADS intra-op threads when set, else 1; with Debian's
+# OpenMP OpenBLAS this also sets BLAS's threads, on both sides
+_omp = os.environ.get("OMP_NUM_THREADS", "")
+torch.set_num_threads(int(_omp) if _omp.isdigit() and int(_omp) > 0 else 1)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -294,7 +299,7 @@ def main():
     model_dir, mom2_path, inputs_path, out_prefix = sys.argv[1:5]
     quick = "--quick" in sys.argv
     reps = 1 if quick else 3
-    n_memit = 10 if quick else 100
+    n_memit = int(sys.argv[sys.argv.index("--n") + 1]) if "--n" in sys.argv else 10 if quick else 100
     cfg = json.load(open(f"{model_dir}/config.json"))
     inp = json.load(open(inputs_path))
     pad = inp["pad"]
@@ -329,7 +334,9 @@ def main():
     originals = {l: P[f"transformer.h.{l}.mlp.c_proj.weight"].clone() for l in layers}
     t = start_timing()
     dense, mlosses = memit_edit(M, inp["memit"], inp["memit"]["requests"][:n_memit], mom2_path, pad)
-    record(res, f"MEMIT batch of {n_memit}, layers {','.join(map(str, layers))} (one run)", [t()])
+    tm = t()
+    record(res, f"MEMIT batch of {n_memit}, layers {','.join(map(str, layers))} (one run)", [tm])
+    record(res, "MEMIT per request (batch / n)", [(tm[0] / n_memit, tm[1] / n_memit)])
     for l, w in originals.items():
         P[f"transformer.h.{l}.mlp.c_proj.weight"].copy_(w)
 
