@@ -220,3 +220,48 @@ test("PMET (one layer, vanishing lambda): the MLP projection maps the key to its
   ed.free();
   model.free();
 });
+
+test("a target at the last layer is out of reach: its NLL ignores the delta, so MEMIT and ROME refuse such layers", () => {
+  const model = loadModel(gpt2); // 3 layers: 0..2
+  const tok = loadTokenizer(gpt2);
+  const ed = new Editor(model, tok, { statsFile: statsFile(), log: () => undefined });
+  const ctx = ed.context();
+  const memit = methodByName("memit");
+  // the reason, by hand: with kl_factor = v_weight_decay = 0 the loss is the NLL alone; the delta sits at
+  // the subject's token of the last block's output, which only that token's own logits read (causal
+  // attention, no block after it), so the NLL of the target at the prompt's end is the same at every step
+  // while Adam moves the delta
+  const h = memit.parseHparams(
+    { ...common, kl_factor: 0, v_weight_decay: 0, v_lr: 1, v_num_grad_steps: 6 },
+    "t",
+    model,
+  ) as { layers: number[] };
+  h.layers = [2];
+  const { zs, losses } = computeZs(ctx, [req], h as never, templateGroups(ctx, h as never), "MEMIT");
+  const l = losses[0] as number[];
+  assert.equal(l.length, 6);
+  for (const x of l) assert.ok(Math.abs(x - (l[0] as number)) < 1e-5, `NLL moved: ${l.join(", ")}`);
+  zs.free();
+  // one layer earlier the same optimisation does move the NLL
+  h.layers = [1];
+  const earlier = computeZs(ctx, [req], h as never, templateGroups(ctx, h as never), "MEMIT");
+  const e = earlier.losses[0] as number[];
+  assert.ok((e.at(-1) as number) < (e[0] as number) - 0.1, `NLL at layer 1: ${e.join(", ")}`);
+  earlier.zs.free();
+  // so the configuration is refused (the references run it silently and edit nothing useful)
+  for (const [name, layers] of [
+    ["memit", [1, 2]],
+    ["alphaedit", [2]],
+    ["rome", [2]],
+  ] as const)
+    assert.throws(
+      () => methodByName(name).parseHparams({ ...common, layers }, "h.yaml", model),
+      /h\.yaml: .* edits layer 2, the model's last .*Edit layers below 2/,
+    );
+  // fact_token "last" puts the delta at the prompt's last token, where the last layer is reachable
+  assert.doesNotThrow(() =>
+    memit.parseHparams({ ...common, layers: [2], fact_token: "last" }, "h.yaml", model),
+  );
+  ed.free();
+  model.free();
+});

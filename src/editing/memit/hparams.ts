@@ -95,7 +95,34 @@ export function parseMemitHparams<T extends MemitHparams>(
   for (const l of h.layers)
     if (l < 0 || l > last)
       throw new Error(`${where}: layer ${l} is out of range (the model has ${last + 1} layers, 0..${last})`);
+  checkTargetLayer(h.layers, h.fact_token, last, where, method);
   if (h.mom2_dtype !== "float32" && h.mom2_dtype !== "float64")
     throw new Error(`${where}: mom2_dtype must be float32 or float64, got '${h.mom2_dtype}'`);
   return h;
+}
+
+/**
+ * The target (MEMIT's z, ROME's v*) is a change at the subject's token of `layers[-1]`; only the
+ * attention of later blocks carries it to the prompt's last token, where the target is predicted. At the
+ * last block nothing follows, so the NLL does not depend on the delta at all (its gradient is exactly 0),
+ * the optimisation moves the delta only by the KL term, Adam's normalisation and the weight decay, and the
+ * edit changes nothing the request asks for. The references (kmeng01/memit compute_z, kmeng01/rome
+ * compute_v) run such a configuration silently; it is refused here. fact_token "last" (the delta at the
+ * prompt's last token) is not affected.
+ */
+export function checkTargetLayer(
+  layers: number[],
+  factToken: string,
+  lastLayer: number,
+  where: string,
+  method: string,
+): void {
+  if (factToken === "last") return;
+  const zLayer = Math.max(...layers);
+  if (zLayer === lastLayer)
+    throw new Error(
+      `${where}: ${method} edits layer ${zLayer}, the model's last (0..${lastLayer}); its target is a change to that ` +
+        `layer's output at the subject's token, and no later attention carries that to the prompt's last token, so ` +
+        `the edit cannot make the model say target_new. Edit layers below ${lastLayer} (e.g. [${Math.max(0, lastLayer - 1)}]).`,
+    );
 }

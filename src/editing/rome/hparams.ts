@@ -5,6 +5,7 @@
 import type { CausalLM } from "../../models/model.js";
 import { parseHparams, type Schema } from "../hparams.js";
 import { fillModuleTemplates } from "../modules.js";
+import { checkTargetLayer } from "../memit/hparams.js";
 
 export interface RomeHparams {
   layers: number[];
@@ -109,6 +110,7 @@ export function parseRomeHparams(
       throw new Error(
         `${where}: layer ${l} is out of range (the model has ${model.config.numLayers} layers, 0..${model.config.numLayers - 1})`,
       );
+  checkTargetLayer(h.layers, h.fact_token, model.config.numLayers - 1, where, method);
   if (h.mom2_dtype !== "float32" && h.mom2_dtype !== "float64")
     throw new Error(`${where}: mom2_dtype must be float32 or float64, got '${h.mom2_dtype}'`);
   for (const t of h.context_templates)
