@@ -9,22 +9,25 @@ import { readSpec } from "../experiments/spec.js";
 import { runExperiment } from "../experiments/runner.js";
 import { packageRoot } from "../util/paths.js";
 import { formatDuration } from "../util/progress.js";
-import { parse, type CommandSpec } from "./args.js";
+import { intFlag, parse, UsageError, type CommandSpec } from "./args.js";
+import { availableParallelism } from "node:os";
 import { reportRun } from "./run.js";
 
 export const demoSpec: CommandSpec = {
   name: "demo",
   summary: "editeval demo: the paper's study in miniature on the demo model (about 10-15 minutes on 2 cores)",
-  usage: "editeval demo [--out DIR] [--spec FILE] [--fresh]",
+  usage: "editeval demo [--out DIR] [--spec FILE] [--workers N] [--fresh]",
   options: {
     out: { type: "string" },
     spec: { type: "string" },
     fresh: { type: "boolean" },
+    workers: { type: "string" },
   },
   help: [
     "--out DIR          the run's folder (default runs/demo); rerunning resumes it",
     "--spec FILE        another spec instead of examples/demo.yaml",
     "--fresh            delete the run folder first",
+    "--workers N        tracks at once in child processes (default: one per core, at most 4)",
   ],
 };
 
@@ -36,7 +39,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const out = typeof v.out === "string" ? resolve(v.out) : resolve("runs", spec.name);
   if (v.fresh && existsSync(out)) rmSync(out, { recursive: true, force: true });
   console.log(`editeval demo: ${specFile} -> ${out}`);
-  const s = await runExperiment(spec, { outDir: out });
+  const workers = intFlag(v, "workers", "demo", Math.min(4, Math.max(1, availableParallelism())));
+  if (workers < 1) throw new UsageError("editeval demo: --workers must be >= 1");
+  const s = await runExperiment(spec, { outDir: out, workers });
   const html = await reportRun(
     out,
     join(out, "report"),

@@ -8,21 +8,23 @@ import { runExperiment } from "../experiments/runner.js";
 import { ResultsStore } from "../experiments/store.js";
 import { writeReport, type ResultRow } from "../report/index.js";
 import { formatDuration } from "../util/progress.js";
-import { parse, required, UsageError, type CommandSpec } from "./args.js";
+import { intFlag, parse, required, UsageError, type CommandSpec } from "./args.js";
 
 export const runSpec: CommandSpec = {
   name: "run",
   summary: "editeval run: edit models N times with each method and measure them at each checkpoint",
-  usage: "editeval run SPEC.yaml [--out DIR] [--no-report]",
+  usage: "editeval run SPEC.yaml [--out DIR] [--workers N] [--no-report]",
   options: {
     out: { type: "string" },
     "no-report": { type: "boolean" },
+    workers: { type: "string" },
   },
   positionals: true,
   help: [
     "SPEC.yaml          the experiment (docs/experiments.md)",
     "--out DIR          the run's folder (default runs/<spec name>); rerunning resumes it",
     "--no-report        do not write the report at the end (editeval report DIR does)",
+    "--workers N        run N tracks at once in child processes (default 1); same numbers",
   ],
 };
 
@@ -33,7 +35,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (!file) throw new UsageError(`editeval run: give a spec file\nusage: ${runSpec.usage}`);
   const spec = readSpec(file);
   const out = typeof v.out === "string" ? resolve(v.out) : resolve("runs", spec.name);
-  const s = await runExperiment(spec, { outDir: out });
+  const workers = intFlag(v, "workers", "run", 1);
+  if (workers < 1) throw new UsageError("editeval run: --workers must be >= 1");
+  const s = await runExperiment(spec, { outDir: out, workers });
   console.log(
     `run ${spec.name}: ${s.unitsComputed} unit(s) computed, ${s.unitsSkipped} already done, in ${formatDuration(s.seconds)}; results in ${s.store}`,
   );

@@ -11,7 +11,9 @@
  * always taken from the unedited model (primed before any replay), so that a resumed run computes what
  * the uninterrupted run computes.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { cpus, hostname, totalmem } from "node:os";
 import { execFileSync } from "node:child_process";
@@ -43,6 +45,14 @@ export interface RunOptions {
   /** called when a unit starts and when it is finished (tests use it to count and to simulate a kill) */
   onUnitStart?: (track: string, edits: number) => void;
   onUnitDone?: (unit: UnitRecord) => void;
+  /**
+   * tracks run in this many processes at once (default 1). Each worker writes its own store file;
+   * they are merged into results.sqlite when the workers end (and at the start of a resumed run).
+   * The numbers do not depend on the number of workers.
+   */
+  workers?: number;
+  /** set in a worker process: this worker's share of the tracks (track i goes to worker i mod count) */
+  worker?: { index: number; count: number };
 }
 
 export interface RunSummary {
@@ -179,19 +189,27 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
   const log = opts.log ?? ((m: string) => (quiet ? undefined : process.stderr.write(m + "\n")));
   if (spec.threads !== null) torch.setNumThreads(spec.threads);
   mkdirSync(opts.outDir, { recursive: true });
-  const storePath = join(opts.outDir, "results.sqlite");
+  const mainPath = join(opts.outDir, "results.sqlite");
+  const worker = opts.worker;
+  const storePath = worker ? join(opts.outDir, `results.w${worker.index}.sqlite`) : mainPath;
+  if (!worker) await mergeWorkerStores(opts.outDir);
   const store = await ResultsStore.open(storePath);
+  // a worker reads what is finished (and the unedited model's outputs) from the main store too
+  const main = worker ? await ResultsStore.open(mainPath) : store;
+  const finishedEdits = (t: string) => new Set([...store.finishedEdits(t), ...main.finishedEdits(t)]);
+  const getPre = (m: string, d: string, id: number) => store.getPre(m, d, id) ?? main.getPre(m, d, id);
   const t0 = performance.now();
   let computed = 0;
   let skipped = 0;
+  let closed = false;
   try {
     const key = specKey(spec);
-    const had = store.getMeta("spec");
+    const had = main.getMeta("spec");
     if (had !== null && had !== key)
       throw new Error(
         `${storePath} holds a run of a different spec; use another --out folder, or delete the folder to start over`,
       );
-    if (had === null) {
+    if (had === null && !worker) {
       store.setMeta("spec", key);
       store.setMeta("spec_hash", sha256(key));
       store.setMeta("created_at", new Date().toISOString());
@@ -218,8 +236,17 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
               schedule,
               seed,
             });
-    const totalUnits = spec.models.length + tracks.length * edits.length;
-    const prog = new Progress(`run ${spec.name}`, totalUnits, !quiet);
+    const nWorkers = worker ? 1 : Math.max(1, Math.min(opts.workers ?? 1, tracks.length));
+    const mine = worker
+      ? tracks.filter((_, i) => i % worker.count === worker.index)
+      : nWorkers > 1
+        ? []
+        : tracks;
+    const totalUnits = (worker ? 0 : spec.models.length) + mine.length * edits.length;
+    const label = worker
+      ? `run ${spec.name} [worker ${worker.index + 1}/${worker.count}]`
+      : `run ${spec.name}`;
+    const prog = new Progress(label, totalUnits, !quiet);
 
     for (const ms of spec.models) {
       const model = loadModel(ms.path, { dtype: ms.dtype });
@@ -234,7 +261,9 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
         }
         // the unedited model: benchmarks once, and the per-case "pre" edit metrics of every case used
         const uneditedTrack = `${ms.name}/unedited`;
-        if (store.finishedEdits(uneditedTrack).has(0)) {
+        if (worker) {
+          // the parent measured the unedited model
+        } else if (finishedEdits(uneditedTrack).has(0)) {
           skipped++;
           prog.tick(1, "unedited (done)");
         } else {
@@ -268,7 +297,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
           prog.tick(1, "unedited");
         }
         const preOf = (cases: EditCase[]): CaseMetrics[] => {
-          const missing = cases.filter((c) => store.getPre(ms.name, dataHash, c.caseId) === undefined);
+          const missing = cases.filter((c) => getPre(ms.name, dataHash, c.caseId) === undefined);
           if (missing.length) {
             log(`scoring ${missing.length} requests on the unedited model`);
             store.putPre(
@@ -277,11 +306,16 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
               missing.map((c) => [c.caseId, caseQuality(model, tok, c, { generation: false })]),
             );
           }
-          return cases.map((c) => store.getPre(ms.name, dataHash, c.caseId) as CaseMetrics);
+          return cases.map((c) => getPre(ms.name, dataHash, c.caseId) as CaseMetrics);
         };
+        const scoredCases = (seed: number) =>
+          trackCases(dataset.cases, spec, seed).slice(0, spec.editMetrics.limit ?? spec.data.n);
+        if (nWorkers > 1 && spec.editMetrics.enabled)
+          // every request the workers will score, once, before they start
+          for (const seed of spec.seeds) preOf(scoredCases(seed));
 
-        for (const tr of tracks.filter((t) => t.model === ms.name)) {
-          const done = store.finishedEdits(tr.id);
+        for (const tr of mine.filter((t) => t.model === ms.name)) {
+          const done = finishedEdits(tr.id);
           const todo = edits.filter((e) => !done.has(e));
           skipped += edits.length - todo.length;
           if (todo.length === 0) {
@@ -290,9 +324,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
           }
           prog.tick(edits.length - todo.length);
           const cases = trackCases(dataset.cases, spec, tr.seed);
-          const scored = spec.editMetrics.enabled
-            ? preOf(cases.slice(0, spec.editMetrics.limit ?? cases.length))
-            : [];
+          const scored = spec.editMetrics.enabled ? preOf(scoredCases(tr.seed)) : [];
           const method = methodByName(tr.method.method);
           const raw = { ...tr.method.hparams };
           if ("seed" in method.schema && raw.seed === undefined) raw.seed = tr.seed;
@@ -383,8 +415,16 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
         model.free();
       }
     }
+    if (nWorkers > 1) {
+      store.close();
+      closed = true;
+      const r = await runWorkers(spec, opts.outDir, nWorkers);
+      computed += r.computed;
+      skipped += r.skipped;
+    }
   } finally {
-    store.close();
+    if (!closed) store.close();
+    if (main !== store) main.close();
   }
   const seconds = (performance.now() - t0) / 1000;
   log(`run ${spec.name}: ${computed} unit(s) computed, ${skipped} already done, ${formatDuration(seconds)}`);
@@ -421,3 +461,66 @@ function saveTrack(editor: Editor, dir: string): void {
 }
 
 export { formatDuration };
+
+/** Merges the stores of workers (results.w<k>.sqlite) into results.sqlite, then deletes them. */
+async function mergeWorkerStores(outDir: string): Promise<void> {
+  if (!existsSync(outDir)) return;
+  const files = readdirSync(outDir).filter((f) => /^results\.w\d+\.sqlite$/.test(f));
+  if (files.length === 0) return;
+  const main = await ResultsStore.open(join(outDir, "results.sqlite"));
+  try {
+    for (const f of files) {
+      const w = await ResultsStore.open(join(outDir, f));
+      try {
+        main.mergeFrom(w);
+      } finally {
+        w.close();
+      }
+    }
+    main.flush();
+  } finally {
+    main.close();
+  }
+  for (const f of files) rmSync(join(outDir, f), { force: true });
+}
+
+/** Runs the tracks in `count` child processes (src/experiments/worker.ts) and merges their stores. */
+async function runWorkers(
+  spec: ExperimentSpec,
+  outDir: string,
+  count: number,
+): Promise<{ computed: number; skipped: number }> {
+  const script = fileURLToPath(new URL("./worker.js", import.meta.url));
+  const results = await Promise.allSettled(
+    Array.from(
+      { length: count },
+      (_, index) =>
+        new Promise<{ computed: number; skipped: number }>((done, fail) => {
+          // one BLAS thread per worker unless the user says otherwise: the workers are the parallelism
+          const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? "1" };
+          const child = fork(script, [], { stdio: "inherit", env });
+          let result: { computed: number; skipped: number } | null = null;
+          let error: string | null = null;
+          child.on("message", (m: { computed?: number; skipped?: number; error?: string }) => {
+            if (m.error !== undefined) error = m.error;
+            else result = { computed: m.computed ?? 0, skipped: m.skipped ?? 0 };
+          });
+          child.on("exit", (code) => {
+            if (result && code === 0) done(result);
+            else fail(new Error(`worker ${index + 1}/${count}: ${error ?? `exited with code ${code}`}`));
+          });
+          child.send({ spec, outDir, index, count });
+        }),
+    ),
+  );
+  await mergeWorkerStores(outDir);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return results.reduce(
+    (a, r) => {
+      const v = (r as PromiseFulfilledResult<{ computed: number; skipped: number }>).value;
+      return { computed: a.computed + v.computed, skipped: a.skipped + v.skipped };
+    },
+    { computed: 0, skipped: 0 },
+  );
+}

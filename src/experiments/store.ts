@@ -208,6 +208,27 @@ export class ResultsStore {
     this.flush();
   }
 
+  /** Copies every unit, result and unedited-model record of another store into this one (no flush). */
+  mergeFrom(other: ResultsStore): void {
+    const o = other.db;
+    this.db.exec("BEGIN");
+    try {
+      for (const [table, cols] of [
+        ["units", 11],
+        ["results", 13],
+        ["pre_cases", 4],
+      ] as const) {
+        const r = o.exec(`SELECT * FROM ${table}`);
+        const q = `INSERT OR REPLACE INTO ${table} VALUES (${new Array(cols).fill("?").join(", ")})`;
+        for (const row of r[0]?.values ?? []) this.db.run(q, row);
+      }
+      this.db.exec("COMMIT");
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
   /** Writes the database to its file (temporary file, then rename: never a half-written store). */
   flush(): void {
     mkdirSync(dirname(this.path), { recursive: true });

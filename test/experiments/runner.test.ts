@@ -113,6 +113,13 @@ test("resume: a run killed after 3 units and rerun computes each unit once and g
   await runExperiment(spec(), { outDir: second, log: quiet });
   assert.deepEqual(await rows(second), reference);
 
+  // two worker processes: the same numbers, one store file in the end
+  const par = join(tmp, "parallel");
+  const w = await runExperiment(spec(), { outDir: par, log: quiet, workers: 2 });
+  assert.equal(w.unitsComputed, 9);
+  assert.deepEqual(await rows(par), reference);
+  assert.ok(!existsSync(join(par, "results.w0.sqlite")) && !existsSync(join(par, "results.w1.sqlite")));
+
   // the report of the run
   const html = await reportRun(full);
   assert.ok(existsSync(html));
