@@ -15,7 +15,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   score: { summary: "log-likelihood of a continuation given a context", run: scoreCommand },
   tokenize: { summary: "token ids of a text", run: tokenizeCommand },
   edit: {
-    summary: "edit a checkpoint (ROME, R-ROME, MEMIT, PMET, AlphaEdit, EMMET, FT-L, FT-M)",
+    summary: "edit a checkpoint (ROME, R-ROME, MEMIT, PMET, AlphaEdit, EMMET, FT-L, FT-M, GRACE, KN, LoRA)",
     run: editCommand,
   },
   "edit-eval": {
@@ -34,6 +34,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   run: {
     summary: "run an experiment spec: edit N times, measure at each checkpoint (resumable)",
     run: async (a) => (await import("./run.js")).runCommand(a),
+  },
+  reproduce: {
+    summary: "the paper's grid (examples/reproduce.yaml) on one model",
+    run: async (a) => (await import("./reproduce.js")).reproduceCommand(a),
   },
   report: {
     summary: "tables, plots and a web page of a run",

@@ -206,6 +206,24 @@ export function buildInstances(
   return { instances, sizes };
 }
 
+/** Applies the tasks' token-counting prompt rules (fitContext) with the LM's tokenizer. */
+function fitContexts(lm: LM, tasks: TaskDef[], instances: Map<string, Instance[]>): void {
+  for (const t of tasks) {
+    if (!t.fitContext) continue;
+    if (!lm.countTokens)
+      throw new Error(`${t.task}: its prompt rule counts tokens, and this LM has no countTokens()`);
+    const count = (s: string): number => (lm.countTokens as (s: string) => number).call(lm, s);
+    const max = lm.maxLength ?? Infinity;
+    for (const inst of instances.get(t.task) ?? [])
+      inst.context = (t.fitContext as NonNullable<TaskDef["fitContext"]>)(inst.context, count, max);
+  }
+}
+
+/** Whether a generation is muted: empty or whitespace only. */
+export function isMuted(text: string): boolean {
+  return text.trim() === "";
+}
+
 function genKwargs(t: TaskDef, doc: Doc): Omit<GenerationRequest, "context"> {
   return { ...(t.generationKwargs ?? {}), ...(t.docGenerationKwargs?.(doc) ?? {}) };
 }
@@ -219,6 +237,7 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
   if (names.length === 0) throw new Error("evaluate: no tasks given");
   const { tasks, groups } = resolveTasks(names, opts);
   const { instances, sizes } = buildInstances(tasks, opts);
+  fitContexts(lm, tasks, instances);
 
   // plan the requests of every document
   const llReqs: LoglikelihoodRequest[] = [];
@@ -263,11 +282,12 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
   const perTaskValues = new Map<string, Map<string, number[]>>(); // "metric,filter" -> values
   for (const t of tasks) {
     const values = new Map<string, number[]>();
+    const mutedValues: number[] = [];
     const logs: SampleLog[] = [];
     const filters: FilterPipeline[] =
       t.outputType === "generate_until"
         ? t.extract
-          ? [{ name: "extract", filter: [] }]
+          ? [{ name: t.extractName ?? "extract", filter: [] }]
           : (t.filters ?? [NONE_FILTER])
         : [NONE_FILTER];
     for (const p of plans.get(t.task) ?? []) {
@@ -328,6 +348,10 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
           }
           perFilter.push({ filter: f.name, filtered: [filtered], metrics: m });
         }
+        // muting: the share of empty or whitespace-only generations (reported once, under "none")
+        const pf0 = perFilter.find((x) => x.filter === "none");
+        if (pf0) pf0.metrics = { ...pf0.metrics, muted: isMuted(text) ? 1 : 0 };
+        else mutedValues.push(isMuted(text) ? 1 : 0);
       } else {
         const lp = rollRes[p.roll] as number;
         args = { gen_args_0: { arg_0: rollReqs[p.roll] } };
@@ -363,6 +387,7 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
         }
       }
     }
+    if (mutedValues.length) values.set("muted,none", mutedValues);
     const entry: Record<string, MetricValue> = { alias: t.alias ?? t.task };
     for (const [key, xs] of [...values.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       const [metric, filter] = key.split(",") as [string, string];
@@ -441,6 +466,7 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
     versions[t.task] = t.version;
     nShot[t.task] = ns;
     hib[t.task] = Object.fromEntries(t.metrics.map((m) => [m.metric, m.higher_is_better ?? true]));
+    if (t.outputType === "generate_until") (hib[t.task] as Record<string, boolean>).muted = false;
     configs[t.task] = taskConfig(t, ns);
     nSamples[t.task] = sizes.get(t.task) as { original: number; effective: number };
   }

@@ -50,6 +50,14 @@ export interface GenerationKwargs {
   do_sample?: boolean;
   /** seed of the sampler when do_sample (default 0) */
   seed?: number;
+  /** encode the context with the tokenizer's special tokens (a BOS), as `tokenizer(prompt)` does (default false) */
+  add_special_tokens?: boolean;
+  /**
+   * stop a row once its decoded output matches this (JavaScript) regular expression; unlike `until`,
+   * the output is not cut (for answer rules that ignore everything after a point, e.g. the first line
+   * containing "answer is")
+   */
+  stop_regex?: string;
 }
 
 export interface GenerationRequest extends GenerationKwargs {
@@ -62,6 +70,10 @@ export interface LM {
   /** total log-likelihood of each text (perplexity), in disjoint windows of the model's length */
   loglikelihoodRolling(texts: string[]): number[];
   generateUntil(requests: GenerationRequest[]): string[];
+  /** tokens of a text without special tokens (for prompt rules that count them), when known */
+  countTokens?(text: string): number;
+  /** the model's maximum sequence length, when known */
+  readonly maxLength?: number;
 }
 
 export interface ModelLMOptions {
@@ -113,6 +125,10 @@ export class ModelLM implements LM {
     if (this.warned.has(msg)) return;
     this.warned.add(msg);
     process.stderr.write(`editeval harness: ${msg}\n`);
+  }
+
+  countTokens(text: string): number {
+    return this.tok.encode(text, { addSpecialTokens: false }).length;
   }
 
   /** The harness's token form of a request (empty context: the prefix token). */
@@ -287,9 +303,12 @@ export class ModelLM implements LM {
       }
       const maxCtx = this.maxLength - maxGen;
       const until = [...(r0.until ?? [])];
+      const stopRe = r0.stop_regex ? new RegExp(r0.stop_regex) : null;
       if (eosText && !until.includes(eosText)) until.push(eosText);
       const enc = idx.map((i) => {
-        const ids = this.tok.encode((requests[i] as GenerationRequest).context, { addSpecialTokens: false });
+        const ids = this.tok.encode((requests[i] as GenerationRequest).context, {
+          addSpecialTokens: r0.add_special_tokens ?? false,
+        });
         const cut = ids.length > maxCtx ? ids.slice(-maxCtx) : ids;
         return cut.length > 0 ? cut : [prefixTokenId(this.tok)];
       });
@@ -333,6 +352,7 @@ export class ModelLM implements LM {
             padTokenId: this.tok.padTokenId ?? this.tok.eosTokenId ?? 0,
             stopStrings: until,
             decode: (ids) => this.tok.decode(ids, { skipSpecialTokens: true }),
+            ...(stopRe ? { stopWhen: (text: string) => stopRe.test(text) } : {}),
             prefix,
           });
           chunk.forEach(({ i }, b) => (out[i] = gens[b]?.text ?? ""));
@@ -451,6 +471,15 @@ export class CachingLM implements LM {
       encodeLogprob,
       decodeLogprob,
     );
+  }
+
+  countTokens(text: string): number {
+    if (!this.inner.countTokens) throw new Error("countTokens: the model side cannot count tokens");
+    return this.inner.countTokens(text);
+  }
+
+  get maxLength(): number | undefined {
+    return this.inner.maxLength;
   }
 
   generateUntil(requests: GenerationRequest[]): string[] {

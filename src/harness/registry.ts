@@ -2,7 +2,8 @@
  * The task registry: names as lm-evaluation-harness spells them (mmlu, mmlu_stem, mmlu_<subject>,
  * gsm8k, gsm8k_cot, bbh_cot_fewshot, bbh_cot_fewshot_<task>, nq_open, truthfulqa_mc1/mc2, toxigen),
  * ours where our data differs (triviaqa_sample, toxigen_prompts, toxigen_annotated_train), and the
- * JSON-lines family (world, world:<folder>, world:<file.jsonl>, world_<task>). A group name expands to
+ * chain-of-thought-hub's generation-based protocol (mmlu_cot_hub, gsm8k_cot_hub, bbh_cot_hub,
+ * csqa_cot_hub; tasks/cot_hub.ts), commonsense_qa, and the JSON-lines family (world, world:<folder>, world:<file.jsonl>, world_<task>). A group name expands to
  * its tasks and brings its aggregation.
  */
 import { existsSync, statSync } from "node:fs";
@@ -14,6 +15,15 @@ import { nqOpenTask, triviaqaSampleTask } from "./tasks/qa.js";
 import { truthfulqaMc1Task, truthfulqaMc2Task } from "./tasks/truthfulqa.js";
 import { toxigenAnnotatedTrainTask, toxigenPromptsTask, toxigenTask } from "./tasks/toxigen.js";
 import { defaultWorldDir, worldTaskFiles, worldTasks } from "./tasks/world.js";
+import {
+  bbhCotHubGroup,
+  bbhCotHubTask,
+  commonsenseQaTask,
+  csqaCotHubTask,
+  gsm8kCotHubTask,
+  mmluCotHubGroup,
+  mmluCotHubTask,
+} from "./tasks/cot_hub.js";
 
 export interface GroupDef {
   group: string;
@@ -54,11 +64,19 @@ function builtinTasks(): Map<string, Factory> {
   m.set("toxigen_prompts", (o) => toxigenPromptsTask(o.dataDir));
   m.set("toxigen_annotated_train", (o) => toxigenAnnotatedTrainTask(o.dataDir));
   m.set("toxigen", (o) => toxigenTask(o.toxigenPath));
+  m.set("commonsense_qa", (o) => commonsenseQaTask(o.dataDir));
+  // chain-of-thought-hub's generation-based protocol (Li et al. 2024)
+  for (const s of Object.keys(MMLU_SUBJECTS)) m.set(`mmlu_cot_hub_${s}`, (o) => mmluCotHubTask(s, o.dataDir));
+  m.set("gsm8k_cot_hub", (o) => gsm8kCotHubTask(o.dataDir));
+  for (const s of BBH_SUBTASKS) m.set(`bbh_cot_hub_${s}`, (o) => bbhCotHubTask(s, o.dataDir));
+  m.set("csqa_cot_hub", (o) => csqaCotHubTask(o.dataDir));
   return m;
 }
 
 function builtinGroups(): Map<string, GroupDef> {
-  return new Map([...mmluGroups(), ...bbhGroups()].map((g) => [g.group, g]));
+  return new Map(
+    [...mmluGroups(), ...bbhGroups(), mmluCotHubGroup(), bbhCotHubGroup()].map((g) => [g.group, g]),
+  );
 }
 
 const NOT_HERE: Record<string, string> = {

@@ -57,8 +57,15 @@ export interface TaskDef<D extends Doc = Doc> {
   fewshotTarget?(doc: D): string;
   filters?: FilterPipeline[];
   metrics: MetricSpec[];
-  /** a task's own answer extraction for generations (instead of filters; its filter is named "extract") */
+  /** a task's own answer extraction for generations (instead of filters; its filter is named extractName) */
   extract?(doc: D, response: string): string;
+  /** the filter name of extract's results (default "extract") */
+  extractName?: string;
+  /**
+   * a prompt rule that needs the tokenizer (chain-of-thought-hub's MMLU drops exemplars while the
+   * prompt is too long): the built context, a token counter (no special tokens) and the model's length
+   */
+  fitContext?(context: string, countTokens: (s: string) => number, maxTokens: number): string;
   /** a task's own per-document metrics (the harness's process_results) */
   processResults?(doc: D, results: DocResponse): Record<string, number>;
   docs(): D[];

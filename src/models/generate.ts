@@ -6,7 +6,7 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { positionsFromMask, type CausalLM } from "./model.js";
-import type { KVCache } from "./layers.js";
+import { KVCache } from "./layers.js";
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -25,14 +25,16 @@ export interface GenerateOptions {
   /** stop a row once its decoded continuation contains one of these strings (needs decode) */
   stopStrings?: string[];
   decode?: (ids: number[]) => string;
+  /** stop a row once this holds for its decoded continuation (needs decode); the text is not cut */
+  stopWhen?: (text: string) => boolean;
   /** use the KV cache (default true); false recomputes the whole sequence at each step */
   useCache?: boolean;
   /**
    * A prefix shared by every prompt (e.g. the few-shot examples of a task), already encoded with
    * encodePrefix(): the prompts are then the parts after it. The prefix's keys and values are computed
-   * once and broadcast to every row instead of re-encoding the prefix per prompt; the result is the
-   * same as generating from prefix + prompt (padding sits between prefix and prompt, masked out, and
-   * positions continue from the prefix).
+   * once and shared by every row (one copy, read by attention for all rows at once: KVCache.sharing)
+   * instead of re-encoding the prefix per prompt; the result is the same as generating from prefix +
+   * prompt (padding sits between prefix and prompt, masked out, and positions continue from the prefix).
    */
   prefix?: EncodedPrefix;
 }
@@ -110,6 +112,16 @@ export function warpLogits(
   return s;
 }
 
+/**
+ * Whether attention can read a shared prefix in place (layers.ts scaledDotProductAttention): every
+ * family passes the cache's keys to it as they are, except GPT-J in half precision (cast to float32
+ * first), which gets a per-row copy of the prefix instead.
+ */
+function shareablePrefix(model: CausalLM): boolean {
+  const dt = model.dtype;
+  return model.config.modelType !== "gptj" || dt === "float32" || dt === "float64";
+}
+
 /** Generates continuations for token-id prompts. Rows are independent; finished rows leave the batch. */
 export function generate(model: CausalLM, prompts: number[][], opts: GenerateOptions): Generation[] {
   if (prompts.length === 0) return [];
@@ -118,8 +130,8 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   const pad = opts.padTokenId ?? model.config.padTokenId ?? [...eos][0] ?? 0;
   const useCache = opts.useCache ?? true;
   const gen = opts.doSample ? new torch.Generator(opts.seed ?? 0) : null;
-  if (opts.stopStrings?.length && !opts.decode)
-    throw new Error("generate: stopStrings need a decode function");
+  if ((opts.stopStrings?.length || opts.stopWhen) && !opts.decode)
+    throw new Error("generate: stopStrings and stopWhen need a decode function");
 
   const results: Generation[] = prompts.map(() => ({ tokens: [], finishReason: "length" }));
   let active = prompts.map((_, i) => i); // original row index of each batch row
@@ -137,8 +149,11 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   let mask = state.mask;
   let cache: KVCache | null = null;
   if (prefix) {
-    cache = prefix.cache.clone();
-    cache.selectRows(prompts.map(() => 0));
+    if (shareablePrefix(model)) cache = KVCache.sharing(prefix.cache);
+    else {
+      cache = prefix.cache.clone();
+      cache.selectRows(prompts.map(() => 0));
+    }
   } else if (useCache) cache = model.newCache();
   let nextInput = allIds;
 
@@ -177,9 +192,12 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
           r.finishReason = "eos";
           return;
         }
-        if (opts.stopStrings?.length && opts.decode) {
+        if ((opts.stopStrings?.length || opts.stopWhen) && opts.decode) {
           const text = opts.decode(r.tokens);
-          if (opts.stopStrings.some((s) => s.length > 0 && text.includes(s))) {
+          if (
+            opts.stopStrings?.some((s) => s.length > 0 && text.includes(s)) ||
+            (opts.stopWhen && opts.stopWhen(text))
+          ) {
             r.finishReason = "stop_string";
             return;
           }

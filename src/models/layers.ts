@@ -227,6 +227,9 @@ export function scaledDotProductAttention(
   mask: Tensor | null,
   scale: ScoreScale,
 ): Tensor {
+  const kp = SHARED_PREFIX.get(k);
+  const vp = SHARED_PREFIX.get(v);
+  if (kp && vp) return prefixedAttention(q, k, v, kp, vp, mask, scale);
   const half = q.dtype === "float16" || q.dtype === "bfloat16";
   let scores = q.matmul(k.transpose(-1, -2));
   if ("divide" in scale) {
@@ -238,14 +241,86 @@ export function scaledDotProductAttention(
   return probs.matmul(v);
 }
 
+/**
+ * Keys/values that a KVCache returns when its first positions are a prefix shared by every row (a
+ * few-shot prompt, stored once as [1, Hkv, P, d]): the tensor holds the rows' own positions, and this
+ * records the shared part and how many query heads share each of its heads (grouped-query attention).
+ * scaledDotProductAttention then attends over [prefix, own] without materialising the prefix per row.
+ */
+interface SharedPrefix {
+  prefix: Tensor;
+  rep: number;
+}
+const SHARED_PREFIX = new WeakMap<Tensor, SharedPrefix>();
+
+/** [B, Hkv*n, Tq, X] -> [Hkv, B*n*Tq, X]: the rows of every batch row and head group as one matrix per kv head. */
+function foldRows(x: Tensor, hkv: number, n: number): Tensor {
+  const [b, , t, e] = x.shape as [number, number, number, number];
+  return x
+    .view(b, hkv, n, t, e)
+    .permute(1, 0, 2, 3, 4)
+    .reshape(hkv, b * n * t, e);
+}
+
+/** The inverse of foldRows. */
+function unfoldRows(x: Tensor, b: number, hkv: number, n: number, t: number): Tensor {
+  const e = x.size(-1);
+  return x
+    .view(hkv, b, n, t, e)
+    .permute(1, 0, 2, 3, 4)
+    .reshape(b, hkv * n, t, e);
+}
+
+/**
+ * Attention over a shared prefix (one copy, [1, Hkv, P, d]) and each row's own keys: scores against the
+ * prefix as one matrix product per kv head (all rows and queries folded together, so no per-row copy of
+ * the prefix), scores against the own keys as usual, one softmax over both, and the two weighted sums added.
+ */
+function prefixedAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  kp: SharedPrefix,
+  vp: SharedPrefix,
+  mask: Tensor | null,
+  scale: ScoreScale,
+): Tensor {
+  const half = q.dtype === "float16" || q.dtype === "bfloat16";
+  const [b, h, t] = q.shape as [number, number, number, number];
+  const hkv = kp.prefix.size(1);
+  const n = h / hkv;
+  const P = kp.prefix.size(2);
+  const sp = unfoldRows(foldRows(q, hkv, n).matmul(kp.prefix.select(0, 0).transpose(-1, -2)), b, hkv, n, t);
+  // in place on the fresh scores (generation runs without gradients; a fresh tensor costs page faults)
+  const scores = torch.cat([sp, q.matmul(k.transpose(-1, -2))], -1);
+  if ("divide" in scale) {
+    if (scale.divide !== 1) scores.div_(scale.divide);
+  } else if (scale.multiply !== 1) scores.mul_(scale.multiply);
+  if (mask !== null) scores.maskedFill_(mask, finfoMin(scores.dtype));
+  let probs = half ? scores.softmax(-1, "float32").to(q.dtype) : scores.softmax(-1);
+  if (half && probs.dtype !== v.dtype) probs = probs.to(v.dtype);
+  const own = probs.narrow(-1, P, probs.size(-1) - P).matmul(v);
+  const fromPrefix = unfoldRows(
+    foldRows(probs.narrow(-1, 0, P), hkv, n).matmul(vp.prefix.select(0, 0)),
+    b,
+    hkv,
+    n,
+    t,
+  );
+  return fromPrefix.add_(own);
+}
+
 /** Grouped-query attention: repeats each key/value head n times ([B, Hkv, T, d] -> [B, Hkv*n, T, d]). */
 export function repeatKv(x: Tensor, n: number): Tensor {
   if (n === 1) return x;
   const [b, h, t, d] = x.shape as [number, number, number, number];
-  return x
+  const out = x
     .unsqueeze(2)
     .expand(b, h, n, t, d)
     .reshape(b, h * n, t, d);
+  const sp = SHARED_PREFIX.get(x);
+  if (sp) SHARED_PREFIX.set(out, { prefix: sp.prefix, rep: sp.rep * n });
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -260,6 +335,10 @@ export class KVCache {
   private keys: (Tensor | null)[];
   private values: (Tensor | null)[];
   private lengths: number[];
+  /** a prefix shared by every row ([1, Hkv, P, d] per layer, views of another cache), or null */
+  private sharedKeys: Tensor[] | null = null;
+  private sharedValues: Tensor[] | null = null;
+  private sharedLength = 0;
 
   constructor(readonly numLayers: number) {
     this.keys = new Array<Tensor | null>(numLayers).fill(null);
@@ -267,9 +346,36 @@ export class KVCache {
     this.lengths = new Array<number>(numLayers).fill(0);
   }
 
-  /** Number of cached positions (of layer 0). */
+  /**
+   * A cache whose first positions are `prefix`'s (a batch-1 cache, e.g. an encoded few-shot prompt),
+   * shared by every row without copying: its keys and values are referenced once, and attention
+   * (scaledDotProductAttention) reads them as one matrix for all rows. The rows' own positions are
+   * appended after them as usual. `prefix` may be freed or reused afterwards (the views keep its memory).
+   */
+  static sharing(prefix: KVCache): KVCache {
+    if (prefix.sharedKeys) throw new Error("KVCache.sharing: the prefix cache itself shares a prefix");
+    const c = new KVCache(prefix.numLayers);
+    const P = prefix.length;
+    const ks: Tensor[] = [];
+    const vs: Tensor[] = [];
+    for (let l = 0; l < prefix.numLayers; l++) {
+      const K = prefix.keys[l];
+      const V = prefix.values[l];
+      if (!K || !V || prefix.lengths[l] !== P)
+        throw new Error(`KVCache.sharing: layer ${l} of the prefix is not filled`);
+      if (K.size(0) !== 1) throw new Error(`KVCache.sharing: the prefix has ${K.size(0)} rows, expected 1`);
+      ks.push(K.narrow(2, 0, P).keep());
+      vs.push(V.narrow(2, 0, P).keep());
+    }
+    c.sharedKeys = ks;
+    c.sharedValues = vs;
+    c.sharedLength = P;
+    return c;
+  }
+
+  /** Number of cached positions (of layer 0), the shared prefix included. */
   get length(): number {
-    return this.lengths[0] ?? 0;
+    return this.sharedLength + (this.lengths[0] ?? 0);
   }
 
   /** Appends k, v [B, H, Tnew, d] for a layer and returns views of all keys and values so far. */
@@ -302,10 +408,19 @@ export class KVCache {
       (V as Tensor).narrow(2, len, add).copy_(v);
     });
     this.lengths[layer] = need;
-    return { keys: K.narrow(2, 0, need), values: V.narrow(2, 0, need) };
+    const keys = K.narrow(2, 0, need);
+    const values = V.narrow(2, 0, need);
+    if (this.sharedKeys && this.sharedValues) {
+      SHARED_PREFIX.set(keys, { prefix: this.sharedKeys[layer] as Tensor, rep: 1 });
+      SHARED_PREFIX.set(values, { prefix: this.sharedValues[layer] as Tensor, rep: 1 });
+    }
+    return { keys, values };
   }
 
-  /** Keeps only the given batch rows (finished sequences dropped), or repeats rows (a prefix broadcast). */
+  /**
+   * Keeps only the given batch rows (finished sequences dropped), or repeats rows. A shared prefix
+   * stays shared (it belongs to every row).
+   */
   selectRows(rows: number[]): void {
     const idx = torch.tensor(rows, { dtype: "int64" });
     for (let l = 0; l < this.numLayers; l++) {
@@ -333,14 +448,23 @@ export class KVCache {
       }
       c.lengths[l] = len;
     }
+    if (this.sharedKeys && this.sharedValues) {
+      c.sharedKeys = this.sharedKeys.map((t) => t.narrow(2, 0, this.sharedLength).keep());
+      c.sharedValues = this.sharedValues.map((t) => t.narrow(2, 0, this.sharedLength).keep());
+      c.sharedLength = this.sharedLength;
+    }
     return c;
   }
 
   free(): void {
     for (const t of [...this.keys, ...this.values]) t?.free();
+    for (const t of [...(this.sharedKeys ?? []), ...(this.sharedValues ?? [])]) t.free();
     this.keys.fill(null);
     this.values.fill(null);
     this.lengths.fill(0);
+    this.sharedKeys = null;
+    this.sharedValues = null;
+    this.sharedLength = 0;
   }
   [Symbol.dispose](): void {
     this.free();
