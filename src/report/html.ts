@@ -2,6 +2,7 @@
  * index.html: one self-contained page (inline CSS, inline SVG plots, no scripts, no network) with the
  * run's title, notes and provenance, the overview figure, and per benchmark its figure and tables.
  */
+import { wideHtml, type WideTable } from "./wide.js";
 import { cellText, tableCaption, tableTitle, type Table } from "./table.js";
 import type { ReportMeta } from "./types.js";
 
@@ -90,7 +91,12 @@ ul.notes { color: #333; }
 `;
 
 /** The page. `overview` is the SVG of the figure with every panel. */
-export function reportHtml(meta: ReportMeta, overview: string, sections: HtmlSection[]): string {
+export function reportHtml(
+  meta: ReportMeta,
+  overview: string,
+  sections: HtmlSection[],
+  wide: readonly WideTable[] = [],
+): string {
   const p: string[] = [];
   p.push(`<!DOCTYPE html>`, `<html lang="en">`, `<head>`, `<meta charset="utf-8">`);
   p.push(`<meta name="viewport" content="width=device-width, initial-scale=1">`);
@@ -115,6 +121,11 @@ export function reportHtml(meta: ReportMeta, overview: string, sections: HtmlSec
     `<h2 id="overview">Overview</h2>`,
     `<figure>${inlineSvg(overview, "overview: score vs number of edits")}</figure>`,
   );
+  if (wide.length) {
+    p.push(`<h2 id="tables">Tables (the paper's layout: rows method and number of edits)</h2>`);
+    const withModel = new Set(wide.map((t) => t.model)).size > 1;
+    for (const t of wide) p.push(wideHtml(t, withModel));
+  }
   for (const s of sections) {
     p.push(`<h2 id="${escapeHtml("b-" + s.benchmark)}">${escapeHtml(s.benchmark)}</h2>`);
     p.push(`<figure>${inlineSvg(s.svg, `${s.benchmark}: score vs number of edits`)}</figure>`);

@@ -7,6 +7,7 @@
  *   index.html         all of it in one self-contained page
  * See docs/reports.md.
  */
+import { wideTables } from "./wide.js";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { aggregate, distinct, type Measure } from "./aggregate.js";
@@ -44,6 +45,7 @@ export {
 } from "./plot.js";
 export { reportHtml, tableHtml } from "./html.js";
 export { summaryMarkdown } from "./markdown.js";
+export { wideTables, wideMarkdown, type WideTable } from "./wide.js";
 
 export interface ReportOptions {
   /** decides percent formatting per measure; default: accuracy-like names with every value in [0, 1] */
@@ -165,7 +167,8 @@ export async function writeReport(
     plots,
   };
   writeFileSync(files.csv, toCsv(rows));
-  writeFileSync(files.summary, summaryMarkdown(meta, tables));
-  writeFileSync(files.html, reportHtml(meta, overview.svg, sections));
+  const wide = wideTables(points, percent);
+  writeFileSync(files.summary, summaryMarkdown(meta, tables, wide));
+  writeFileSync(files.html, reportHtml(meta, overview.svg, sections, wide));
   return files;
 }

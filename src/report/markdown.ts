@@ -2,12 +2,17 @@
 import { formatDuration, provenanceText } from "./html.js";
 import { tableCaption, tableMarkdown, tableTitle, type Table } from "./table.js";
 import type { ReportMeta } from "./types.js";
+import { wideMarkdown, wideTitle, type WideTable } from "./wide.js";
 
 function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|");
 }
 
-export function summaryMarkdown(meta: ReportMeta, tables: readonly Table[]): string {
+export function summaryMarkdown(
+  meta: ReportMeta,
+  tables: readonly Table[],
+  wide: readonly WideTable[] = [],
+): string {
   const out: string[] = [`# ${oneLine(meta.title)}`, ""];
   const facts = [`Run \`${meta.runId}\``, `created ${meta.createdAt}`];
   if (meta.wallSeconds !== undefined) facts.push(`wall time ${formatDuration(meta.wallSeconds)}`);
@@ -18,6 +23,12 @@ export function summaryMarkdown(meta: ReportMeta, tables: readonly Table[]): str
     for (const [k, v] of Object.entries(meta.provenance))
       out.push(`| ${oneLine(k)} | ${oneLine(provenanceText(v))} |`);
     out.push("");
+  }
+  if (wide.length) {
+    out.push("## Tables in the paper's layout", "");
+    const withModel = new Set(wide.map((t) => t.model)).size > 1;
+    for (const t of wide) out.push(`### ${oneLine(wideTitle(t, withModel))}`, "", wideMarkdown(t), "");
+    out.push("## Per benchmark", "");
   }
   out.push(
     "Rows: method and schedule; columns: number of edits. Cells: value ± standard error, in percent with one " +
