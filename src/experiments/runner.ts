@@ -48,11 +48,13 @@ export interface RunOptions {
   /**
    * tracks run in this many processes at once (default 1). Each worker writes its own store file;
    * they are merged into results.sqlite when the workers end (and at the start of a resumed run).
-   * The numbers do not depend on the number of workers.
+   * Workers use one OpenBLAS thread each unless OPENBLAS_NUM_THREADS is set: the numbers are those of
+   * a one-process run with the same BLAS thread count (another count changes the last bits of large
+   * matrix products, which a long sequence of edits can amplify).
    */
   workers?: number;
-  /** set in a worker process: this worker's share of the tracks (track i goes to worker i mod count) */
-  worker?: { index: number; count: number };
+  /** set in a worker process: its index and the one track it runs now (the parent hands them out) */
+  worker?: { index: number; count: number; track: string };
 }
 
 export interface RunSummary {
@@ -237,11 +239,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
               seed,
             });
     const nWorkers = worker ? 1 : Math.max(1, Math.min(opts.workers ?? 1, tracks.length));
-    const mine = worker
-      ? tracks.filter((_, i) => i % worker.count === worker.index)
-      : nWorkers > 1
-        ? []
-        : tracks;
+    const mine = worker ? tracks.filter((t) => t.id === worker.track) : nWorkers > 1 ? [] : tracks;
     const totalUnits = (worker ? 0 : spec.models.length) + mine.length * edits.length;
     const label = worker
       ? `run ${spec.name} [worker ${worker.index + 1}/${worker.count}]`
@@ -416,9 +414,11 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
       }
     }
     if (nWorkers > 1) {
+      const queue = tracks.filter((t) => edits.some((e) => !finishedEdits(t.id).has(e))).map((t) => t.id);
+      skipped += (tracks.length - queue.length) * edits.length;
       store.close();
       closed = true;
-      const r = await runWorkers(spec, opts.outDir, nWorkers);
+      const r = await runWorkers(spec, opts.outDir, nWorkers, queue);
       computed += r.computed;
       skipped += r.skipped;
     }
@@ -427,7 +427,10 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
     if (main !== store) main.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  log(`run ${spec.name}: ${computed} unit(s) computed, ${skipped} already done, ${formatDuration(seconds)}`);
+  if (!worker)
+    log(
+      `run ${spec.name}: ${computed} unit(s) computed, ${skipped} already done, ${formatDuration(seconds)}`,
+    );
   return { outDir: opts.outDir, store: storePath, unitsComputed: computed, unitsSkipped: skipped, seconds };
 }
 
@@ -484,43 +487,53 @@ async function mergeWorkerStores(outDir: string): Promise<void> {
   for (const f of files) rmSync(join(outDir, f), { force: true });
 }
 
-/** Runs the tracks in `count` child processes (src/experiments/worker.ts) and merges their stores. */
+/**
+ * Runs tracks in `count` child processes (src/experiments/worker.ts): each worker is handed the next
+ * track of the queue when it finishes one (so a long track does not leave a worker idle), writes its
+ * own store file, and the stores are merged at the end.
+ */
 async function runWorkers(
   spec: ExperimentSpec,
   outDir: string,
   count: number,
+  queue: string[],
 ): Promise<{ computed: number; skipped: number }> {
   const script = fileURLToPath(new URL("./worker.js", import.meta.url));
+  const todo = [...queue];
+  const total = { computed: 0, skipped: 0 };
   const results = await Promise.allSettled(
     Array.from(
-      { length: count },
+      { length: Math.min(count, todo.length) },
       (_, index) =>
-        new Promise<{ computed: number; skipped: number }>((done, fail) => {
+        new Promise<void>((done, fail) => {
           // one BLAS thread per worker unless the user says otherwise: the workers are the parallelism
           const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? "1" };
           const child = fork(script, [], { stdio: "inherit", env });
-          let result: { computed: number; skipped: number } | null = null;
           let error: string | null = null;
+          const next = () => {
+            const track = todo.shift();
+            child.send(track === undefined ? { exit: true } : { spec, outDir, index, count, track });
+          };
           child.on("message", (m: { computed?: number; skipped?: number; error?: string }) => {
-            if (m.error !== undefined) error = m.error;
-            else result = { computed: m.computed ?? 0, skipped: m.skipped ?? 0 };
+            if (m.error !== undefined) {
+              error = m.error;
+              todo.length = 0; // stop handing out work: the run ends with the error
+              return;
+            }
+            total.computed += m.computed ?? 0;
+            total.skipped += m.skipped ?? 0;
+            next();
           });
           child.on("exit", (code) => {
-            if (result && code === 0) done(result);
+            if (code === 0 && error === null) done();
             else fail(new Error(`worker ${index + 1}/${count}: ${error ?? `exited with code ${code}`}`));
           });
-          child.send({ spec, outDir, index, count });
+          next();
         }),
     ),
   );
   await mergeWorkerStores(outDir);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
-  return results.reduce(
-    (a, r) => {
-      const v = (r as PromiseFulfilledResult<{ computed: number; skipped: number }>).value;
-      return { computed: a.computed + v.computed, skipped: a.skipped + v.skipped };
-    },
-    { computed: 0, skipped: 0 },
-  );
+  return total;
 }
