@@ -73,6 +73,7 @@ export async function reportRun(
     const spec = JSON.parse(store.getMeta("spec") ?? "{}") as Record<string, unknown>;
     const prov = JSON.parse(store.getMeta("provenance") ?? "{}") as Record<string, unknown>;
     const editS = units.reduce((a, u) => a + u.editSeconds, 0);
+    const wall = Number(store.getMeta("wall_seconds") ?? NaN);
     const evalS = units.reduce((a, u) => a + u.evalSeconds, 0);
     const files = await writeReport(out, rows, {
       title: title ?? `EditEval run ${String(spec.name ?? basename(runDir))}`,
@@ -82,10 +83,10 @@ export async function reportRun(
       provenance: {
         ...prov,
         units: units.length,
-        "editing time": formatDuration(editS),
-        "measuring time": formatDuration(evalS),
+        "editing time (sum over units)": formatDuration(editS),
+        "measuring time (sum over units)": formatDuration(evalS),
       },
-      wallSeconds: editS + evalS,
+      ...(Number.isFinite(wall) ? { wallSeconds: wall } : {}),
     });
     return files.html;
   } finally {

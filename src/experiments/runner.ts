@@ -422,6 +422,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
       computed += r.computed;
       skipped += r.skipped;
     }
+    if (!worker) await addWallTime(opts.outDir, closed ? null : store, (performance.now() - t0) / 1000);
   } finally {
     if (!closed) store.close();
     if (main !== store) main.close();
@@ -536,4 +537,15 @@ async function runWorkers(
   const failed = results.find((r) => r.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
   return total;
+}
+
+/** Adds this invocation's wall time to the store's `wall_seconds` (summed over resumed invocations). */
+async function addWallTime(outDir: string, open: ResultsStore | null, seconds: number): Promise<void> {
+  const store = open ?? (await ResultsStore.open(join(outDir, "results.sqlite")));
+  try {
+    store.setMeta("wall_seconds", String(Number(store.getMeta("wall_seconds") ?? 0) + seconds));
+    store.flush();
+  } finally {
+    if (!open) store.close();
+  }
 }
