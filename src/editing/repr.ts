@@ -81,21 +81,24 @@ export function rightPadded(
   texts: string[],
 ): { ids: Tensor; mask: Tensor; lengths: number[] } {
   const enc = texts.map((t) => tok.encode(t, { addSpecialTokens: true }));
-  const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
-  const width = Math.max(...enc.map((e) => e.length));
+  const { ids, mask } = rightPadIds(enc, tok.padTokenId ?? tok.eosTokenId ?? 0);
+  return { ids, mask, lengths: enc.map((e) => e.length) };
+}
+
+/** Token id rows right-padded with `pad` to the longest: ids and attention mask [B, width] (int64). */
+export function rightPadIds(seqs: number[][], pad: number): { ids: Tensor; mask: Tensor; width: number } {
+  const width = Math.max(...seqs.map((s) => s.length));
+  const fill = (n: number, v: number) => new Array<number>(n).fill(v);
   return {
     ids: torch.tensor(
-      enc.map((e) => [...e, ...new Array<number>(width - e.length).fill(pad)]),
+      seqs.map((s) => [...s, ...fill(width - s.length, pad)]),
       { dtype: "int64" },
     ),
     mask: torch.tensor(
-      enc.map((e) => [
-        ...new Array<number>(e.length).fill(1),
-        ...new Array<number>(width - e.length).fill(0),
-      ]),
+      seqs.map((s) => [...fill(s.length, 1), ...fill(width - s.length, 0)]),
       { dtype: "int64" },
     ),
-    lengths: enc.map((e) => e.length),
+    width,
   };
 }
 

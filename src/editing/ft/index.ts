@@ -16,6 +16,7 @@ import { fillPrompt, targetText, type EditRequest } from "../request.js";
 import { moduleAt, parseHparams, type Schema } from "../hparams.js";
 import { fillModuleTemplates } from "../modules.js";
 import type { ParamDelta } from "../journal.js";
+import { rightPadIds } from "../repr.js";
 
 const { F } = torch;
 
@@ -90,18 +91,7 @@ function loss(ctx: EditContext, batch: EditRequest[], h: FtHparams): Tensor {
   const prompts = batch.map((r) => tok.encode(fillPrompt(r), { addSpecialTokens: true }));
   const targets = batch.map((r) => tok.encode(targetText(r.targetNew), { addSpecialTokens: false }));
   if (h.objective_optimization === "prompt_last") {
-    const width = Math.max(...prompts.map((p) => p.length));
-    const ids = torch.tensor(
-      prompts.map((p) => [...p, ...new Array<number>(width - p.length).fill(pad)]),
-      { dtype: "int64" },
-    );
-    const mask = torch.tensor(
-      prompts.map((p) => [
-        ...new Array<number>(p.length).fill(1),
-        ...new Array<number>(width - p.length).fill(0),
-      ]),
-      { dtype: "int64" },
-    );
+    const { ids, mask } = rightPadIds(prompts, pad);
     const logits = model.forward({ inputIds: ids, attentionMask: mask }).logits;
     const last = logits
       .index(
@@ -126,15 +116,7 @@ function loss(ctx: EditContext, batch: EditRequest[], h: FtHparams): Tensor {
     return last.gather(1, tIds).mul(tMask).sum(1).div(tMask.sum(1)).neg().mean();
   }
   const seqs = batch.map((_, i) => [...(prompts[i] as number[]), ...(targets[i] as number[])]);
-  const width = Math.max(...seqs.map((s) => s.length));
-  const ids = torch.tensor(
-    seqs.map((s) => [...s, ...new Array<number>(width - s.length).fill(pad)]),
-    { dtype: "int64" },
-  );
-  const mask = torch.tensor(
-    seqs.map((s) => [...new Array<number>(s.length).fill(1), ...new Array<number>(width - s.length).fill(0)]),
-    { dtype: "int64" },
-  );
+  const { ids, mask, width } = rightPadIds(seqs, pad);
   // labels: the target tokens only (shifted: position t predicts token t + 1)
   const labels = seqs.map((s, i) => {
     const row = new Array<number>(width - 1).fill(-100);

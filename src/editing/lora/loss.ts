@@ -11,6 +11,7 @@ import type { Tensor } from "../../torch/index.js";
 import type { CausalLM } from "../../models/model.js";
 import type { Tokenizer } from "../../models/tokenizer/index.js";
 import { fillPrompt, targetText, type EditRequest } from "../request.js";
+import { rightPadIds } from "../repr.js";
 
 const { F } = torch;
 
@@ -34,15 +35,7 @@ export function targetBatch(
 ): { ids: Tensor; mask: Tensor; labels: Tensor; width: number } {
   const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const seqs = items.map((it) => [...it.prompt, ...it.target]);
-  const width = Math.max(...seqs.map((s) => s.length));
-  const ids = torch.tensor(
-    seqs.map((s) => [...s, ...new Array<number>(width - s.length).fill(pad)]),
-    { dtype: "int64" },
-  );
-  const mask = torch.tensor(
-    seqs.map((s) => [...new Array<number>(s.length).fill(1), ...new Array<number>(width - s.length).fill(0)]),
-    { dtype: "int64" },
-  );
+  const { ids, mask, width } = rightPadIds(seqs, pad);
   // labels[t] is the token predicted at position t (the token at t + 1), -100 where not a target token
   const labels = torch.tensor(
     seqs.map((s, i) => {
