@@ -113,11 +113,24 @@ test("resume: a run killed after 3 units and rerun computes each unit once and g
   await runExperiment(spec(), { outDir: second, log: quiet });
   assert.deepEqual(await rows(second), reference);
 
-  // two worker processes: the same numbers, one store file in the end
+  // two worker processes: the same numbers, one store file in the end. Workers run with one OpenBLAS
+  // thread, this process with the default, so the last bits of large products (AlphaEdit's eigh and
+  // solve) and hence the weights' hashes may differ: values are compared to 1e-9, hashes not.
   const par = join(tmp, "parallel");
   const w = await runExperiment(spec(), { outDir: par, log: quiet, workers: 2 });
   assert.equal(w.unitsComputed, 9);
-  assert.deepEqual(await rows(par), reference);
+  const values = (rs: string[]) => rs.map((r) => JSON.parse(r) as unknown[]).map((r) => r.slice(0, 6));
+  const got = values(await rows(par));
+  const want = values(reference);
+  assert.equal(got.length, want.length);
+  got.forEach((g, i) => {
+    const e = want[i] as unknown[];
+    assert.deepEqual(g.slice(0, 4), e.slice(0, 4));
+    for (const k of [4, 5])
+      if (typeof e[k] === "number")
+        assert.ok(Math.abs((g[k] as number) - (e[k] as number)) < 1e-9, JSON.stringify([g, e]));
+      else assert.equal(g[k], e[k]);
+  });
   assert.ok(!existsSync(join(par, "results.w0.sqlite")) && !existsSync(join(par, "results.w1.sqlite")));
 
   // the report of the run
