@@ -9,10 +9,12 @@ import struct
 import sys
 import time
 
+import os
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
+_omp = os.environ.get("OMP_NUM_THREADS", "")
+torch.set_num_threads(int(_omp) if _omp.isdigit() and int(_omp) > 0 else 1)  # the addon's rule: OMP_NUM_THREADS, else 1
 
 
 def load_safetensors(path):
