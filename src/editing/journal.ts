@@ -21,6 +21,7 @@ import type { Tensor } from "../torch/index.js";
 import { loadSafetensors, saveSafetensors } from "../torch/io.js";
 import type { CausalLM, Hook, HookHandle } from "../models/model.js";
 import type { EditRequest } from "./request.js";
+import { createHash } from "node:crypto";
 
 /**
  * A change to one parameter, in the parameter's own layout: u v^T (rank one with u, v vectors; low rank
@@ -171,6 +172,7 @@ export class EditJournal {
     if (!h) return fn();
     for (const x of h) x.remove();
     this.installed.delete(key);
+    this.model.adaptorDigests.delete(key);
     try {
       return fn();
     } finally {
@@ -187,7 +189,11 @@ export class EditJournal {
       const kind = key.slice(0, sep);
       const module = key.slice(sep + 1);
       const entries = this.adaptorEntries(kind, module);
-      if (entries.length === 0) continue;
+      if (entries.length === 0) {
+        this.model.adaptorDigests.delete(key);
+        continue;
+      }
+      this.model.adaptorDigests.set(key, adaptorDigest(entries));
       const impl = ADAPTOR_KINDS.get(kind) as AdaptorKind;
       const hooks = impl.hooks(this.model, module, entries);
       this.installed.set(
@@ -340,6 +346,7 @@ export class EditJournal {
    */
   free(): void {
     for (const hs of this.installed.values()) for (const h of hs) h.remove();
+    for (const key of this.installed.keys()) this.model.adaptorDigests.delete(key);
     this.installed.clear();
     for (const r of this.records) freeDeltas(r);
     this.records.length = 0;
@@ -390,4 +397,18 @@ export class TemporaryEdits {
     });
     this.saved.length = 0;
   }
+}
+
+/** A digest of adaptor entries (their metadata and tensor bytes, in order), for the model's fingerprint. */
+function adaptorDigest(entries: AdaptorEntry[]): string {
+  const h = createHash("sha256");
+  for (const e of entries) {
+    h.update(JSON.stringify(e.meta));
+    for (const name of Object.keys(e.tensors).sort()) {
+      const t = e.tensors[name] as Tensor;
+      h.update(`${name}|${t.dtype}|${t.shape.join("x")}|`);
+      h.update(t.toBytes());
+    }
+  }
+  return h.digest("hex").slice(0, 16);
 }

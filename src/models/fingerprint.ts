@@ -31,5 +31,7 @@ export function modelFingerprint(model: CausalLM): string {
       }
     }
   });
+  for (const k of [...model.adaptorDigests.keys()].sort())
+    h.update(`adaptor|${k}|${model.adaptorDigests.get(k)}`);
   return h.digest("hex").slice(0, 16);
 }

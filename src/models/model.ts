@@ -54,6 +54,11 @@ export interface Architecture {
 
 export class CausalLM {
   readonly hooks = new Map<string, { input: Hook[]; output: Hook[] }>();
+  /**
+   * Digests of installed edit adaptors (hook-based edits such as GRACE's codebook) by "kind|module",
+   * kept by the edit journal: part of the model's fingerprint, since they change what it computes.
+   */
+  readonly adaptorDigests = new Map<string, string>();
   private knownModules: Set<string> | null = null;
 
   constructor(

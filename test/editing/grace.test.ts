@@ -1,5 +1,6 @@
 // GRACE: the codebook adaptor maps an edited key to its value, leaves inputs outside the deferral radius
 // untouched bit for bit, is undone exactly and survives save/replay through the journal.
+import { modelFingerprint } from "../../src/models/fingerprint.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -85,8 +86,11 @@ test("GRACE maps the edited key to its value, leaves other inputs bit for bit, u
   const beforePrompt = logitsOf(model, tok, prompt);
   const ed = new Editor(model, tok, { log: () => undefined });
   const h = hparams(model);
+  const print0 = modelFingerprint(model);
   const [rec] = ed.edit(grace, [request], h);
   assert.ok(rec?.adaptors?.length === 1 && rec.deltas.length === 0);
+  // the weights are unchanged, but the model computes something else: its fingerprint says so
+  assert.notEqual(modelFingerprint(model), print0);
   const info = rec.info as { loss_first: number; loss_last: number; action: string };
   assert.equal(info.action, "first key");
   assert.ok(info.loss_last < info.loss_first, `loss ${info.loss_first} -> ${info.loss_last}`);
@@ -139,6 +143,7 @@ test("GRACE maps the edited key to its value, leaves other inputs bit for bit, u
 
   ed.journal.undoAll();
   assert.equal(model.hooks.size, 0);
+  assert.equal(modelFingerprint(model), print0);
   assert.equal(logitsOf(model, tok, prompt), beforePrompt);
   assert.ok(lp(model) < after);
   ed.free();
