@@ -8,7 +8,7 @@ import { runExperiment } from "../experiments/runner.js";
 import { ResultsStore } from "../experiments/store.js";
 import { writeReport, type ResultRow } from "../report/index.js";
 import { formatDuration } from "../util/progress.js";
-import { intFlag, parse, required, UsageError, type CommandSpec } from "./args.js";
+import { intFlag, parse, UsageError, type CommandSpec } from "./args.js";
 
 export const runSpec: CommandSpec = {
   name: "run",
@@ -103,5 +103,3 @@ export async function reportCommand(argv: string[]): Promise<number> {
   console.log(`report: ${html}`);
   return 0;
 }
-
-export { required };

@@ -4,13 +4,13 @@
  * second-moment statistics of each edited module (computed once, on the model as it was when first
  * needed, as the reference implementations cache them) and the context templates.
  */
-import type { Tensor } from "../torch/index.js";
+import { Tensor } from "../torch/index.js";
 import type { CausalLM } from "../models/model.js";
 import type { Tokenizer } from "../models/tokenizer/index.js";
 import { EditJournal, type EditRecord, type ParamDelta } from "./journal.js";
 import { layerSecondMoment, loadStatsFile, type SecondMoment } from "./stats.js";
 import { normalizeRequest, type EditRequest } from "./request.js";
-import type { Schema } from "./hparams.js";
+import { moduleAt, type Schema } from "./hparams.js";
 
 export interface EditContext {
   model: CausalLM;
@@ -151,7 +151,7 @@ export class Editor {
     if (typeof h.mom2_n_samples !== "number" || h.mom2_adjustment === false) return;
     const ctx = this.context();
     for (const l of h.layers)
-      ctx.stats(h.rewrite_module_tmp.replace("{}", String(l)), {
+      ctx.stats(moduleAt(h.rewrite_module_tmp, l), {
         nSamples: h.mom2_n_samples,
         dtype: (h.mom2_dtype ?? "float32") as "float32" | "float64",
       });
@@ -163,7 +163,7 @@ export class Editor {
    */
   exportState(): [string, Tensor][] {
     const out: [string, Tensor][] = [];
-    for (const [k, v] of this.cache) if (k.startsWith("state:") && isTensor(v)) out.push([k, v]);
+    for (const [k, v] of this.cache) if (k.startsWith("state:") && v instanceof Tensor) out.push([k, v]);
     return out;
   }
 
@@ -171,7 +171,7 @@ export class Editor {
     for (const [k, t] of entries) {
       if (!k.startsWith("state:")) throw new Error(`editor state: '${k}' is not a state entry`);
       const old = this.cache.get(k);
-      if (isTensor(old)) old.free();
+      if (old instanceof Tensor) old.free();
       this.cache.set(k, t.clone().keep());
     }
   }
@@ -183,8 +183,4 @@ export class Editor {
     this.cache.clear();
     this.journal.free();
   }
-}
-
-function isTensor(v: unknown): v is Tensor {
-  return typeof v === "object" && v !== null && "free" in v && "shape" in v;
 }

@@ -30,6 +30,7 @@ import type { EditCase } from "../data/edit/types.js";
 import { caseQuality, finalizeLocality, type CaseMetrics } from "../evaluation/edit/quality.js";
 import { romeCaseValues } from "../evaluation/edit/summary.js";
 import { evaluate } from "../harness/evaluate.js";
+import { mean as avg, meanStderr } from "../harness/metrics.js";
 import { Rng } from "../world/rng.js";
 import { sha256, fileSha256 } from "../util/hash.js";
 import { packageRoot } from "../util/paths.js";
@@ -112,16 +113,10 @@ export function trackCases(all: EditCase[], spec: ExperimentSpec, seed: number):
   return order.slice(0, spec.data.n);
 }
 
-/** Mean and standard error (sample std / sqrt n) of per-case values. */
+/** Mean and standard error (the harness's mean_stderr; none for one value) of per-case values. */
 function meanSe(xs: number[]): { value: number; stderr: number | null; n: number } {
-  const n = xs.length;
-  const m = xs.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return { value: m, stderr: null, n };
-  const v = xs.reduce((a, b) => a + (b - m) ** 2, 0) / (n - 1);
-  return { value: m, stderr: Math.sqrt(v / n), n };
+  return { value: avg(xs), stderr: xs.length < 2 ? null : meanStderr(xs), n: xs.length };
 }
-
-const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
  * Per-case edit metrics of the edited model, as rows: EasyEdit's reliability (rewrite_acc),
@@ -306,11 +301,11 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
           }
           return cases.map((c) => getPre(ms.name, dataHash, c.caseId) as CaseMetrics);
         };
-        const scoredCases = (seed: number) =>
-          trackCases(dataset.cases, spec, seed).slice(0, spec.editMetrics.limit ?? spec.data.n);
+        // the requests whose edit metrics are scored: the first `limit` a track edits
+        const scoredCases = (cases: EditCase[]) => cases.slice(0, spec.editMetrics.limit ?? cases.length);
         if (nWorkers > 1 && spec.editMetrics.enabled)
           // every request the workers will score, once, before they start
-          for (const seed of spec.seeds) preOf(scoredCases(seed));
+          for (const seed of spec.seeds) preOf(scoredCases(trackCases(dataset.cases, spec, seed)));
 
         for (const tr of mine.filter((t) => t.model === ms.name)) {
           const done = finishedEdits(tr.id);
@@ -322,7 +317,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunOptions): Pro
           }
           prog.tick(edits.length - todo.length);
           const cases = trackCases(dataset.cases, spec, tr.seed);
-          const scored = spec.editMetrics.enabled ? preOf(scoredCases(tr.seed)) : [];
+          const scored = spec.editMetrics.enabled ? preOf(scoredCases(cases)) : [];
           const method = methodByName(tr.method.method);
           const raw = { ...tr.method.hparams };
           if ("seed" in method.schema && raw.seed === undefined) raw.seed = tr.seed;
@@ -463,8 +458,6 @@ function saveTrack(editor: Editor, dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
 }
-
-export { formatDuration };
 
 /** Merges the stores of workers (results.w<k>.sqlite) into results.sqlite, then deletes them. */
 async function mergeWorkerStores(outDir: string): Promise<void> {
