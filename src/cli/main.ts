@@ -30,6 +30,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
     summary: "train the demo model on the synthetic world (models/demo)",
     run: async (argv) => (await import("./train-demo.js")).trainDemoCommand(argv),
   },
+  "train-family": {
+    summary: "train the study's model family: 3 sizes x base, instruct, aligned (models/family)",
+    run: async (argv) => (await import("./train-family.js")).trainFamilyCommand(argv),
+  },
   eval: { summary: "run lm-eval benchmarks", run: (a) => import("./eval.js").then((m) => m.evalCommand(a)) },
   run: {
     summary: "run an experiment spec: edit N times, measure at each checkpoint (resumable)",

@@ -7,6 +7,10 @@
  * next `lookahead` documents are tried (first fit), and what is left is padding with label -100.
  * Documents longer than a sequence are cut into pieces.
  *
+ * Optional loss masks (supervised fine-tuning on chat transcripts): with `masks`, a token whose mask is
+ * false is read but never predicted (its label is -100), so only the assistant's turns are learned; the
+ * EOS after a document is predicted when the document's last token is. Without masks nothing changes.
+ *
  * The batch of a step is a pure function of (documents, seed, step): resuming at step s reads exactly
  * the batches an uninterrupted run would have read.
  */
@@ -28,20 +32,35 @@ export const IGNORE_INDEX = -100;
 export class PackedBatches {
   private readonly epochs: Int32Array[][] = [];
   private readonly docs: number[][];
+  /** per document piece: which tokens are predicted (absent: all) */
+  private readonly masks: boolean[][] | null;
+  /** per packed sequence of an epoch: which positions are predicted (absent: all non-padding) */
+  private readonly epochMasks: (Uint8Array | null)[][] = [];
 
   constructor(
     docs: readonly number[][],
     readonly opts: PackOptions,
+    masks?: readonly boolean[][],
   ) {
     const cap = opts.seqLen + 1;
+    if (masks && masks.length !== docs.length)
+      throw new Error(`PackedBatches: ${masks.length} masks for ${docs.length} documents`);
     const pieces: number[][] = [];
-    for (const d of docs) {
-      if (d.length === 0) continue;
+    const maskPieces: boolean[][] = [];
+    docs.forEach((d, k) => {
+      if (d.length === 0) return;
+      const m = masks?.[k];
+      if (m && m.length !== d.length)
+        throw new Error(`PackedBatches: document ${k} has ${d.length} tokens but a mask of ${m.length}`);
       // a document and its EOS must fit in one sequence; longer ones are cut
-      for (let i = 0; i < d.length; i += cap - 1) pieces.push(d.slice(i, i + cap - 1));
-    }
+      for (let i = 0; i < d.length; i += cap - 1) {
+        pieces.push(d.slice(i, i + cap - 1));
+        if (m) maskPieces.push(m.slice(i, i + cap - 1));
+      }
+    });
     if (pieces.length === 0) throw new Error("PackedBatches: no documents");
     this.docs = pieces;
+    this.masks = masks ? maskPieces : null;
   }
 
   /** Number of documents (after cutting long ones). */
@@ -56,20 +75,26 @@ export class PackedBatches {
 
   /** The packed sequences of an epoch (each seqLen + 1 tokens, -1 marking padding). */
   epoch(e: number): Int32Array[] {
-    while (this.epochs.length <= e) this.epochs.push(this.pack(this.epochs.length));
+    while (this.epochs.length <= e) {
+      const { seqs, masks } = this.pack(this.epochs.length);
+      this.epochs.push(seqs);
+      this.epochMasks.push(masks);
+    }
     return this.epochs[e] as Int32Array[];
   }
 
-  private pack(e: number): Int32Array[] {
+  private pack(e: number): { seqs: Int32Array[]; masks: (Uint8Array | null)[] } {
     const cap = this.opts.seqLen + 1;
     const look = this.opts.lookahead ?? 64;
     const order = new Rng(this.opts.seed).fork(`epoch ${e}`).shuffle(this.docs.map((_, i) => i));
     const seqs: Int32Array[] = [];
+    const masks: (Uint8Array | null)[] = [];
     const queue = order;
     let head = 0;
     const taken = new Uint8Array(this.docs.length);
     while (head < queue.length) {
       const seq = new Int32Array(cap).fill(-1);
+      const mask = this.masks ? new Uint8Array(cap) : null;
       let len = 0;
       for (let j = head; j < queue.length && j <= head + look; j++) {
         const di = queue[j] as number;
@@ -81,14 +106,20 @@ export class PackedBatches {
         }
         seq.set(d, len);
         seq[len + d.length] = this.opts.eosId;
+        if (mask) {
+          const m = (this.masks as boolean[][])[di] as boolean[];
+          for (let t = 0; t < m.length; t++) mask[len + t] = m[t] ? 1 : 0;
+          mask[len + d.length] = m[m.length - 1] ? 1 : 0;
+        }
         len += d.length + 1;
         taken[di] = 1;
         if (len >= cap) break;
       }
       while (head < queue.length && taken[queue[head] as number]) head++;
       seqs.push(seq);
+      masks.push(mask);
     }
-    return seqs;
+    return { seqs, masks };
   }
 
   /** Where the g-th sequence of the whole run lies: epoch and index. */
@@ -111,13 +142,14 @@ export class PackedBatches {
     for (let b = 0; b < B; b++) {
       const { e, i } = this.locate(step * B + b);
       const seq = this.epoch(e)[i] as Int32Array;
+      const mask = this.epochMasks[e]?.[i] ?? null;
       const inp: number[] = [];
       const lab: number[] = [];
       for (let t = 0; t < T; t++) {
         const x = seq[t] as number;
         const y = seq[t + 1] as number;
         inp.push(x < 0 ? this.opts.eosId : x);
-        lab.push(y < 0 ? IGNORE_INDEX : y);
+        lab.push(y < 0 || (mask !== null && mask[t + 1] === 0) ? IGNORE_INDEX : y);
       }
       inputs.push(inp);
       labels.push(lab);

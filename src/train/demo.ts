@@ -66,6 +66,10 @@ export interface TrainDemoOptions {
   /** the command line that made it (for TRAINING.md) */
   command?: string;
   log?: (line: string) => void;
+  /** write world/ (tasks, requests, statistics corpus) beside the checkpoint (default true) */
+  worldFiles?: boolean;
+  /** the first heading of TRAINING.md (default "The demo model") */
+  title?: string;
 }
 
 export interface DemoResult {
@@ -150,19 +154,22 @@ export function trainDemo(opts: TrainDemoOptions): DemoResult {
     join(opts.out, "generation_config.json"),
     JSON.stringify({ bos_token_id: eos, eos_token_id: eos, pad_token_id: eos }, null, 2) + "\n",
   );
-  writeWorld(join(opts.out, "world"), data);
-  writeFileSync(
-    join(opts.out, "world", "stats-corpus.jsonl"),
-    statsSample(data, 2000)
-      .map((text) => JSON.stringify({ text }))
-      .join("\n") + "\n",
-  );
+  if (opts.worldFiles !== false) {
+    writeWorld(join(opts.out, "world"), data);
+    writeFileSync(
+      join(opts.out, "world", "stats-corpus.jsonl"),
+      statsSample(data, 2000)
+        .map((text) => JSON.stringify({ text }))
+        .join("\n") + "\n",
+    );
+  }
   model.free();
 
   // evaluate the checkpoint as written (loaded back, as any user loads it)
   const scores = evaluateCheckpoint(opts.out, data, log);
   const info = {
     command: opts.command ?? "editeval train-demo --out models/demo",
+    title: opts.title ?? "The demo model",
     recipe,
     data: {
       documents: docs.length,
@@ -239,6 +246,7 @@ export function reevaluateDemo(dir: string, log: (l: string) => void): Record<st
 
 type TrainingInfo = {
   command: string;
+  title?: string;
   recipe: DemoRecipe;
   data: {
     documents: number;
@@ -300,7 +308,7 @@ function trainingMarkdown(info: TrainingInfo, data: WorldData): string {
         .map(([k, v]) => `${k} ${pct(v.accuracy)}`)
         .join(", ")
     : "";
-  return `# The demo model: training record
+  return `# ${info.title ?? "The demo model"}: training record
 
 Written by \`editeval train-demo\` (src/train/demo.ts); the world is described in docs/DEMO_WORLD.md.
 
