@@ -2,9 +2,9 @@
  * Shared-prefix benchmarks on a GPT-2-small-shaped random model (124M parameters):
  *  - MMLU-shaped scoring: a ~600-token 5-shot context and 4 one-token choices per question, scored per
  *    pair (4 sequences per question, as the harness does) and with the context shared;
- *  - generation on gsm8k_cot_hub prompts (the 8-shot chain-of-thought prompt + the first 8 test
+ *  - generation on gsm8k_cot_hub prompts (the 8-shot chain-of-thought prompt + the first 8 test (EDITEVAL_BENCH_QUESTIONS)
  *    questions, tokenized with the fixture tokenizer, left-truncated to leave room for the new tokens),
- *    one batch of 8, greedy, no EOS: the full prompts (prefix re-encoded per question), the prefix
+ *    one batch of all of them, greedy, no EOS: the full prompts (prefix re-encoded per question), the prefix
  *    encoded once and its KV cache shared by every row (KVCache.sharing), and Python's twin
  *    (prefix_torch.py: transformers' generate loop in plain PyTorch, since Python transformers is not
  *    installed here) on the same token ids; all three must give the same tokens.
@@ -97,11 +97,13 @@ function commonPrefix(rows: number[][]): number {
 export function gsm8kGeneration(model: CausalLM, dir: string, quick: boolean): Record<string, number> {
   const res: Record<string, number> = {};
   const newTokens = Number(process.env.EDITEVAL_BENCH_NEW_TOKENS ?? (quick ? 16 : 64));
-  const prompts = gsm8kCotHubPromptIds(8, model.config.maxPositions - newTokens);
+  // one batch of all questions (EDITEVAL_BENCH_QUESTIONS, default 8; the harness's --batch_size)
+  const nQuestions = Number(process.env.EDITEVAL_BENCH_QUESTIONS ?? 8);
+  const prompts = gsm8kCotHubPromptIds(nQuestions, model.config.maxPositions - newTokens);
   const common = commonPrefix(prompts);
   const opts = { maxNewTokens: newTokens, eosTokenId: null, padTokenId: 0 };
   console.log(
-    `  gsm8k_cot_hub prompts: ${prompts.map((p) => p.length).join(", ")} tokens, shared prefix ${common}, ${newTokens} new tokens each`,
+    `  gsm8k_cot_hub prompts (one batch of ${prompts.length}): ${prompts.map((p) => p.length).join(", ")} tokens, shared prefix ${common}, ${newTokens} new tokens each`,
   );
   let t0 = performance.now();
   const full = generate(model, prompts, opts).map((g) => g.tokens);
