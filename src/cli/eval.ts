@@ -17,7 +17,7 @@ export const evalSpec: CommandSpec = {
   name: "eval",
   summary: "editeval eval: benchmark a model on lm-evaluation-harness tasks (MMLU, GSM8K, BBH, ...)",
   usage:
-    "editeval eval --model DIR --tasks mmlu,gsm8k [--num_fewshot N] [--batch_size B] [--limit N] [--output_path OUT] [--log_samples]",
+    "editeval eval --model DIR --tasks mmlu,gsm8k [--num_fewshot N] [--batch_size B] [--limit N] [--apply_chat_template [NAME]] [--output_path OUT] [--log_samples]",
   options: {
     model: { type: "string" },
     tasks: { type: "string" },
@@ -36,6 +36,9 @@ export const evalSpec: CommandSpec = {
     bootstrap_iters: { type: "string" },
     dtype: { type: "string" },
     json: { type: "boolean" },
+    apply_chat_template: { type: "string" },
+    fewshot_as_multiturn: { type: "string" },
+    system_instruction: { type: "string" },
   },
   help: [
     "--model DIR          a Hugging Face checkpoint directory",
@@ -57,6 +60,11 @@ export const evalSpec: CommandSpec = {
     "--no_cache           answer every request with the model (no request cache)",
     "--max_gen_toks N     default generation length (256, as the harness)",
     "--bootstrap_iters N  bootstrap iterations for bootstrapped stderrs (default 100000; 0: none)",
+    "--apply_chat_template [NAME]  render prompts with the model's chat template (tokenizer_config.json's",
+    "                     chat_template; NAME picks one of several named templates), as lm_eval",
+    "--fewshot_as_multiturn [true|false]  few-shot examples as user/assistant turns (default true with",
+    "                     --apply_chat_template; false: one user message)",
+    "--system_instruction TEXT  a system prompt before each task's description",
     "--dtype DTYPE        float32 (default), bfloat16, float64",
     "--json               print the results JSON instead of the table",
   ],
@@ -67,8 +75,29 @@ function stamp(): string {
   return new Date().toISOString().replace("Z", "").replace(/:/g, "-");
 }
 
+/** Flags that take an optional value (lm_eval's nargs="?"): given alone, they read "true". */
+const OPTIONAL_VALUE_FLAGS = ["--apply_chat_template", "--fewshot_as_multiturn"];
+
+function withOptionalValues(argv: string[]): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    const next = argv[i + 1];
+    if (OPTIONAL_VALUE_FLAGS.includes(a) && (next === undefined || next.startsWith("--")))
+      out.push(`${a}=true`);
+    else out.push(a);
+  });
+  return out;
+}
+
+function boolValue(v: string, flag: string, cmd: string): boolean {
+  const s = v.toLowerCase();
+  if (["true", "1", "yes"].includes(s)) return true;
+  if (["false", "0", "no"].includes(s)) return false;
+  throw new UsageError(`editeval ${cmd}: --${flag} must be true or false, got '${v}'`);
+}
+
 export function evalCommand(argv: string[]): number {
-  const v = parse(evalSpec, argv);
+  const v = parse(evalSpec, withOptionalValues(argv));
   if (!v) return 0;
   const cmd = "eval";
   const tasksArg = required(v, "tasks", cmd);
@@ -94,6 +123,17 @@ export function evalCommand(argv: string[]): number {
   const maxGenToks = v.max_gen_toks !== undefined ? intFlag(v, "max_gen_toks", cmd, 256) : undefined;
   const bootstrapIters = intFlag(v, "bootstrap_iters", cmd, 100000);
   const dtype = typeof v.dtype === "string" ? torch.parseDType(v.dtype, "--dtype") : "float32";
+  // --apply_chat_template: alone (or "true") the tokenizer's template, "false" none, else a template name
+  const act = v.apply_chat_template as string | undefined;
+  const applyChatTemplate: boolean | string =
+    act === undefined || act.toLowerCase() === "false" ? false : act.toLowerCase() === "true" ? true : act;
+  const fewshotAsMultiturn =
+    typeof v.fewshot_as_multiturn === "string"
+      ? boolValue(v.fewshot_as_multiturn, "fewshot_as_multiturn", cmd)
+      : undefined;
+  if (fewshotAsMultiturn === true && applyChatTemplate === false)
+    throw new UsageError(`editeval ${cmd}: --fewshot_as_multiturn needs --apply_chat_template`);
+  const systemInstruction = v.system_instruction as string | undefined;
 
   const t0 = performance.now();
   const model = loadModel(modelDir, { dtype });
@@ -107,6 +147,9 @@ export function evalCommand(argv: string[]): number {
     seed,
     maxGenToks,
     bootstrapIters,
+    applyChatTemplate,
+    fewshotAsMultiturn,
+    systemInstruction,
     logSamples: true,
     cache: v.no_cache ? false : ((v.use_cache as string | undefined) ?? true),
     modelName: modelName,
@@ -140,8 +183,12 @@ export function evalCommand(argv: string[]): number {
     return 0;
   }
   const limitNote = limit !== undefined ? `, limit: ${limit}` : "";
+  const chatNote =
+    applyChatTemplate === false
+      ? ""
+      : `, chat template${typeof applyChatTemplate === "string" ? ` ${applyChatTemplate}` : ""} (sha256 ${String(r.chat_template_sha).slice(0, 12)}), fewshot_as_multiturn: ${String(r.fewshot_as_multiturn)}`;
   console.log(
-    `${basename(modelName)} (${modelName}), num_fewshot: ${numFewshot ?? "task default"}, batch_size: ${batchSize}${limitNote}, fewshot_seed: ${seed}`,
+    `${basename(modelName)} (${modelName}), num_fewshot: ${numFewshot ?? "task default"}, batch_size: ${batchSize}${limitNote}, fewshot_seed: ${seed}${chatNote}`,
   );
   console.log(makeTable(r));
   if (r.groups) console.log("\n" + makeTable(r, "groups"));

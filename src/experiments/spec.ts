@@ -14,7 +14,7 @@
  * schedules: [sequential, {batch: 10}]
  * checkpoints: [0, 10, 20, 50, 100, 200]
  * edit_metrics: {enabled: true}
- * benchmarks: {tasks: [world], limit: 100}
+ * benchmarks: {tasks: [world], limit: 100}   # apply_chat_template: true renders prompts with the model's chat template
  * seeds: [0]
  * ```
  */
@@ -82,6 +82,15 @@ export interface ExperimentSpec {
     dataDir: string | null;
     /** metric names kept (before the ",filter" part; e.g. [acc, exact_match]); null: all */
     metrics: string[] | null;
+    /**
+     * render prompts with the model's chat template (lm-eval's --apply_chat_template; a string names
+     * one of several templates); absent when not asked for (so older specs keep their stored key)
+     */
+    applyChatTemplate?: boolean | string;
+    /** few-shot examples as user/assistant turns (default true with a chat template); absent when not given */
+    fewshotAsMultiturn?: boolean;
+    /** a system prompt before each task's description (lm-eval's --system_instruction); absent when not given */
+    systemInstruction?: string;
   };
   seeds: number[];
   stats: { corpus: string | null };
@@ -252,7 +261,21 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
   const bm = raw.benchmarks === undefined ? { tasks: [] } : raw.benchmarks;
   if (!isObj(bm))
     throw new SpecError("benchmarks: expected {tasks[, limit, num_fewshot, batch_size, data_dir]}");
-  checkKeys(bm, ["tasks", "limit", "num_fewshot", "batch_size", "data_dir", "metrics"], "benchmarks");
+  checkKeys(
+    bm,
+    [
+      "tasks",
+      "limit",
+      "num_fewshot",
+      "batch_size",
+      "data_dir",
+      "metrics",
+      "apply_chat_template",
+      "fewshot_as_multiturn",
+      "system_instruction",
+    ],
+    "benchmarks",
+  );
   const tasks =
     typeof bm.tasks === "string"
       ? bm.tasks.split(",").map((t) => t.trim())
@@ -274,6 +297,7 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
       bm.metrics === undefined || bm.metrics === null
         ? null
         : list(bm.metrics, "benchmarks.metrics").map((m, i) => str(m, `benchmarks.metrics[${i}]`)),
+    ...chatTemplateFields(bm),
   };
 
   const seeds = (raw.seeds === undefined ? [0] : list(raw.seeds, "seeds")).map((s, i) =>
@@ -305,6 +329,32 @@ export function parseSpec(raw: unknown, source = "(inline)"): ExperimentSpec {
     stats: { corpus },
     threads,
   };
+}
+
+/** benchmarks.apply_chat_template / fewshot_as_multiturn / system_instruction, only those given. */
+function chatTemplateFields(
+  bm: Obj,
+): Pick<ExperimentSpec["benchmarks"], "applyChatTemplate" | "fewshotAsMultiturn" | "systemInstruction"> {
+  const out: Pick<
+    ExperimentSpec["benchmarks"],
+    "applyChatTemplate" | "fewshotAsMultiturn" | "systemInstruction"
+  > = {};
+  const act = bm.apply_chat_template;
+  if (act !== undefined && act !== null) {
+    if (typeof act !== "boolean" && (typeof act !== "string" || act.trim() === ""))
+      throw new SpecError(
+        `benchmarks.apply_chat_template: expected true, false or a template name, got ${JSON.stringify(act)}`,
+      );
+    if (act !== false) out.applyChatTemplate = act; // false is the default: left out of the stored spec
+  }
+  if (bm.fewshot_as_multiturn !== undefined && bm.fewshot_as_multiturn !== null) {
+    out.fewshotAsMultiturn = bool(bm.fewshot_as_multiturn, "benchmarks.fewshot_as_multiturn");
+    if (out.fewshotAsMultiturn && !out.applyChatTemplate)
+      throw new SpecError("benchmarks.fewshot_as_multiturn: true needs benchmarks.apply_chat_template");
+  }
+  if (bm.system_instruction !== undefined && bm.system_instruction !== null)
+    out.systemInstruction = str(bm.system_instruction, "benchmarks.system_instruction");
+  return out;
 }
 
 function bool(v: unknown, where: string): boolean {

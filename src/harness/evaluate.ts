@@ -6,7 +6,8 @@
  * configs, versions, n-shot, higher_is_better, n-samples, config) with per-sample logs.
  *
  * Callable as a library on a model already in memory (edited or not): the request cache is keyed by
- * the model's current weights (fingerprint), or off with `cache: false`.
+ * the model's current weights (fingerprint), or off with `cache: false`. With `applyChatTemplate`,
+ * prompts are rendered with the model's chat template as lm-eval's `--apply_chat_template` (chat.ts).
  */
 import { execFileSync } from "node:child_process";
 import type { CausalLM } from "../models/model.js";
@@ -14,6 +15,7 @@ import type { Tokenizer } from "../models/tokenizer/index.js";
 import { sha256 } from "../util/hash.js";
 import { packageRoot } from "../util/paths.js";
 import { RequestCache } from "./cache.js";
+import { buildChatContext, type ChatPromptOptions } from "./chat.js";
 import { applyFilter, NONE_FILTER, type FilterPipeline } from "./filters.js";
 import {
   CachingLM,
@@ -64,6 +66,18 @@ export interface EvaluateOptions extends RegistryOptions {
   progress?: boolean;
   /** default max_gen_toks (256) */
   maxGenToks?: number;
+  /**
+   * render every prompt with the model's chat template (lm-eval's `--apply_chat_template`); a string
+   * names one of the tokenizer's named templates. Default false.
+   */
+  applyChatTemplate?: boolean | string;
+  /**
+   * few-shot examples as alternating user/assistant turns instead of one user message (lm-eval's
+   * `--fewshot_as_multiturn`); default: true with a chat template (as lm-eval's CLI), and it needs one
+   */
+  fewshotAsMultiturn?: boolean;
+  /** a system instruction put before each task's description (lm-eval's `--system_instruction`) */
+  systemInstruction?: string;
 }
 
 export type MetricValue = number | string;
@@ -175,10 +189,19 @@ export function taskConfig(t: TaskDef, nShot: number): Record<string, unknown> {
   };
 }
 
-/** Builds each task's documents and prompts (few-shot examples drawn document after document). */
+/**
+ * Builds each task's documents and prompts (few-shot examples drawn document after document): plain
+ * text, or rendered with a chat template when `chat` is given (see chat.ts).
+ */
 export function buildInstances(
   tasks: TaskDef[],
-  o: { numFewshot?: number; limit?: number; seed?: number },
+  o: {
+    numFewshot?: number;
+    limit?: number;
+    seed?: number;
+    systemInstruction?: string;
+    chat?: ChatPromptOptions | null;
+  },
 ): { instances: Map<string, Instance[]>; sizes: Map<string, { original: number; effective: number }> } {
   const instances = new Map<string, Instance[]>();
   const sizes = new Map<string, { original: number; effective: number }>();
@@ -199,7 +222,10 @@ export function buildInstances(
     for (let i = 0; i < n; i++) {
       const doc = docs[i] as Doc;
       const examples = sampler ? sampler.sample(nShot, sameAsTest ? doc : null) : [];
-      list.push({ task: t, docId: i, doc, context: buildContext(t, doc, examples), nShot });
+      const context = o.chat
+        ? buildChatContext(t, doc, examples, o.chat, o.systemInstruction)
+        : buildContext(t, doc, examples, o.systemInstruction);
+      list.push({ task: t, docId: i, doc, context, nShot });
     }
     instances.set(t.task, list);
   }
@@ -228,6 +254,40 @@ function genKwargs(t: TaskDef, doc: Doc): Omit<GenerationRequest, "context"> {
   return { ...(t.generationKwargs ?? {}), ...(t.docGenerationKwargs?.(doc) ?? {}) };
 }
 
+/**
+ * The chat-template settings of a run (lm-eval's evaluate_config: fewshot_as_multiturn defaults to true
+ * with a chat template and needs one), with the template's text resolved up front so a model without
+ * one fails before any work; null without a chat template.
+ */
+function chatOptions(lm: LM, opts: EvaluateOptions): { chat: ChatPromptOptions; template: string } | null {
+  const apply = opts.applyChatTemplate ?? false;
+  if (apply === false || apply === "") {
+    if (opts.fewshotAsMultiturn === true)
+      throw new Error(
+        "evaluate: fewshotAsMultiturn needs applyChatTemplate (--fewshot_as_multiturn needs --apply_chat_template)",
+      );
+    return null;
+  }
+  const name = typeof apply === "string" ? apply : undefined;
+  const render = lm.applyChatTemplate;
+  if (!render || !lm.chatTemplate)
+    throw new Error(
+      "evaluate: applyChatTemplate is set, and this LM has no applyChatTemplate()/chatTemplate()",
+    );
+  const template = lm.chatTemplate(name);
+  return {
+    template,
+    chat: {
+      fewshotAsMultiturn: opts.fewshotAsMultiturn ?? true,
+      render: (messages, addGenerationPrompt) =>
+        render.call(lm, messages, {
+          addGenerationPrompt,
+          ...(name !== undefined ? { chatTemplate: name } : {}),
+        }),
+    },
+  };
+}
+
 /** Runs tasks on any LM (see evaluate() for a loaded model). */
 export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateOptions = {}): EvaluateOutput {
   const start = performance.now();
@@ -236,7 +296,9 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
     .filter(Boolean);
   if (names.length === 0) throw new Error("evaluate: no tasks given");
   const { tasks, groups } = resolveTasks(names, opts);
-  const { instances, sizes } = buildInstances(tasks, opts);
+  const chatSetup = chatOptions(lm, opts);
+  const { instances, sizes } = buildInstances(tasks, { ...opts, chat: chatSetup?.chat ?? null });
+  // a task's token-counting rule sees the prompt the model gets (rendered, under a chat template)
   fitContexts(lm, tasks, instances);
 
   // plan the requests of every document
@@ -249,14 +311,16 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
     for (const inst of instances.get(t.task) ?? []) {
       const p: Planned = { inst, ll: [], gen: -1, roll: -1 };
       const d = inst.doc;
+      // under a chat template the answer follows the generation prompt directly (lm-eval drops the delimiter)
+      const delim = chatSetup ? "" : t.targetDelimiter;
       if (t.outputType === "multiple_choice") {
         for (const c of t.docToChoice?.(d) ?? []) {
           p.ll.push(llReqs.length);
-          llReqs.push({ context: inst.context, continuation: t.targetDelimiter + c });
+          llReqs.push({ context: inst.context, continuation: delim + c });
         }
       } else if (t.outputType === "loglikelihood") {
         p.ll.push(llReqs.length);
-        llReqs.push({ context: inst.context, continuation: t.targetDelimiter + String(t.docToTarget(d)) });
+        llReqs.push({ context: inst.context, continuation: delim + String(t.docToTarget(d)) });
       } else if (t.outputType === "generate_until") {
         p.gen = genReqs.length;
         genReqs.push({ context: inst.context, ...genKwargs(t, d) });
@@ -513,6 +577,12 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
     },
     git_hash: gitHash(),
     date: Date.now() / 1000,
+    // lm-eval's EvaluationTracker fields for prompt formatting
+    system_instruction: opts.systemInstruction ?? null,
+    system_instruction_sha: opts.systemInstruction ? sha256(opts.systemInstruction) : null,
+    fewshot_as_multiturn: chatSetup?.chat.fewshotAsMultiturn ?? false,
+    chat_template: chatSetup?.template ?? null,
+    chat_template_sha: chatSetup ? sha256(chatSetup.template) : null,
   };
   out.total_evaluation_time_seconds = String((performance.now() - start) / 1000);
   const after = caching ? { ...caching.calls, hits: caching.hits } : null;

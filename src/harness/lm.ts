@@ -18,7 +18,7 @@
  */
 import * as torch from "../torch/index.js";
 import type { CausalLM } from "../models/model.js";
-import type { Tokenizer } from "../models/tokenizer/index.js";
+import type { ChatMessage, Tokenizer } from "../models/tokenizer/index.js";
 import {
   encodePair,
   loglikelihoodShared,
@@ -32,6 +32,7 @@ import { modelFingerprint } from "../models/fingerprint.js";
 import { sha256 } from "../util/hash.js";
 import { Progress } from "../util/progress.js";
 import { RequestCache } from "./cache.js";
+import { renderChatForHarness } from "./chat.js";
 
 export interface LoglikelihoodRequest {
   context: string;
@@ -74,6 +75,16 @@ export interface LM {
   countTokens?(text: string): number;
   /** the model's maximum sequence length, when known */
   readonly maxLength?: number;
+  /**
+   * renders a chat history into a prompt (lm-eval's `apply_chat_template`), for
+   * `applyChatTemplate`; `chatTemplate` names one of several templates
+   */
+  applyChatTemplate?(
+    messages: ChatMessage[],
+    opts: { addGenerationPrompt: boolean; chatTemplate?: string },
+  ): string;
+  /** the chat template's text (lm-eval's `chat_template()`, written into the results) */
+  chatTemplate?(name?: string): string;
 }
 
 export interface ModelLMOptions {
@@ -129,6 +140,17 @@ export class ModelLM implements LM {
 
   countTokens(text: string): number {
     return this.tok.encode(text, { addSpecialTokens: false }).length;
+  }
+
+  applyChatTemplate(
+    messages: ChatMessage[],
+    opts: { addGenerationPrompt: boolean; chatTemplate?: string },
+  ): string {
+    return renderChatForHarness(this.tok, messages, opts, (m) => this.warnOnce(m));
+  }
+
+  chatTemplate(name?: string): string {
+    return this.tok.resolveChatTemplate(name);
   }
 
   /** The harness's token form of a request (empty context: the prefix token). */
@@ -305,9 +327,12 @@ export class ModelLM implements LM {
       const until = [...(r0.until ?? [])];
       const stopRe = r0.stop_regex ? new RegExp(r0.stop_regex) : null;
       if (eosText && !until.includes(eosText)) until.push(eosText);
+      const bosText = this.tok.bosTokenId === null ? null : this.tok.idToToken(this.tok.bosTokenId);
       const enc = idx.map((i) => {
-        const ids = this.tok.encode((requests[i] as GenerationRequest).context, {
-          addSpecialTokens: r0.add_special_tokens ?? false,
+        const ctx = (requests[i] as GenerationRequest).context;
+        // a prompt that already starts with the BOS text (a chat template's) gets no second one (has_bos_prefix)
+        const ids = this.tok.encode(ctx, {
+          addSpecialTokens: (r0.add_special_tokens ?? false) && !(bosText && ctx.startsWith(bosText)),
         });
         const cut = ids.length > maxCtx ? ids.slice(-maxCtx) : ids;
         return cut.length > 0 ? cut : [prefixTokenId(this.tok)];
@@ -480,6 +505,20 @@ export class CachingLM implements LM {
 
   get maxLength(): number | undefined {
     return this.inner.maxLength;
+  }
+
+  applyChatTemplate(
+    messages: ChatMessage[],
+    opts: { addGenerationPrompt: boolean; chatTemplate?: string },
+  ): string {
+    if (!this.inner.applyChatTemplate)
+      throw new Error("applyChatTemplate: the model side has no chat template");
+    return this.inner.applyChatTemplate(messages, opts);
+  }
+
+  chatTemplate(name?: string): string {
+    if (!this.inner.chatTemplate) throw new Error("chatTemplate: the model side has no chat template");
+    return this.inner.chatTemplate(name);
   }
 
   generateUntil(requests: GenerationRequest[]): string[] {

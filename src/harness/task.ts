@@ -130,9 +130,31 @@ function sameDoc(a: Doc, b: Doc): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The harness's plain-text prompt: description, then each example and its answer, then the document. */
-export function buildContext(task: TaskDef, doc: Doc, examples: Doc[]): string {
-  let s = task.description ?? "";
+const endsWithSpace = (s: string): boolean => /\s/u.test(s.slice(-1));
+const startsWithSpace = (s: string): boolean => /^\s/u.test(s);
+
+/** lm-eval's maybe_delimit: prefix + delimiter + suffix, without the delimiter when either has whitespace at the join. */
+export function maybeDelimit(
+  prefix: string | undefined,
+  suffix: string | undefined,
+  delimiter = " ",
+): string {
+  if (!prefix) return suffix ?? "";
+  if (!suffix) return prefix;
+  return endsWithSpace(prefix) || startsWithSpace(suffix) ? prefix + suffix : prefix + delimiter + suffix;
+}
+
+/** The system prompt (lm-eval's): the system instruction and the task's description, joined by the few-shot delimiter. */
+export function systemPrompt(task: TaskDef, systemInstruction?: string): string {
+  return maybeDelimit(systemInstruction, task.description ?? "", task.fewshotDelimiter);
+}
+
+/**
+ * The harness's plain-text prompt: the system prompt (the description, after the system instruction
+ * when one is given), then each example and its answer, then the document.
+ */
+export function buildContext(task: TaskDef, doc: Doc, examples: Doc[], systemInstruction?: string): string {
+  let s = systemPrompt(task, systemInstruction);
   for (const ex of examples)
     s += task.docToText(ex) + task.targetDelimiter + answerText(task, ex) + task.fewshotDelimiter;
   return s + task.docToText(doc);

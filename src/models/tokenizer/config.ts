@@ -36,8 +36,13 @@ export interface TokenizerConfig {
   paddingSide: "left" | "right";
   /** `model_max_length`, or null when absent or set to transformers' "no limit" sentinel (1e30). */
   modelMaxLength: number | null;
-  /** The chat template (the one named "default" when the file holds a list of named templates). */
+  /**
+   * The chat template: `chat_template` when a string; the one named "default" when the file holds a
+   * list of named templates (null when none is named "default", as transformers then asks for a name).
+   */
   chatTemplate: string | null;
+  /** The named templates when `chat_template` is a list of {name, template}; null otherwise. */
+  chatTemplates: Record<string, string> | null;
   /** `clean_up_tokenization_spaces` (transformers 4.37 default: true). */
   cleanUpTokenizationSpaces: boolean;
   /** `added_tokens_decoder`, in id order. */
@@ -59,6 +64,7 @@ export function defaultTokenizerConfig(): TokenizerConfig {
     paddingSide: "right",
     modelMaxLength: null,
     chatTemplate: null,
+    chatTemplates: null,
     cleanUpTokenizationSpaces: true,
     addedTokens: [],
   };
@@ -189,7 +195,8 @@ export function parseTokenizerConfig(
       }
       return { name: o.name as string, template: o.template as string };
     });
-    out.chatTemplate = (named.find((t) => t.name === "default") ?? named[0])?.template ?? null;
+    out.chatTemplates = Object.fromEntries(named.map((t) => [t.name, t.template]));
+    out.chatTemplate = named.find((t) => t.name === "default")?.template ?? null;
   } else if (tmpl !== undefined && tmpl !== null) {
     fail(cfgFile, "chat_template", "expected a string or a list of {name, template}");
   }

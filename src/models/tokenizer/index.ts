@@ -8,7 +8,8 @@
  *   byte fallback (Llama-2, Mistral);
  * - added tokens (`<|endoftext|>`, `<s>`, ...) are split out of the text before the BPE;
  * - BOS/EOS come from the `post_processor`, unless `tokenizer_config.json` sets `add_bos_token` /
- *   `add_eos_token`, which then decide (as `LlamaTokenizerFast` and `GPT2Tokenizer` do).
+ *   `add_eos_token`, which then decide (as `LlamaTokenizerFast` and `GPT2Tokenizer` do);
+ * - `chat_template` renders conversations as transformers' `apply_chat_template` (chat.ts).
  *
  * `@huggingface/tokenizers` supplies the BPE merge loop, the normalizers and the Oniguruma → JS
  * regex translation (lib.ts). Added-token splitting, pre-tokenizers, post-processing and decoders
@@ -27,6 +28,14 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AddedTokenSplitter, type SplitToken } from "./added.js";
 import {
+  chatTemplateFile,
+  renderChat,
+  selectChatTemplate,
+  type ApplyChatTemplateOptions,
+  type ChatMessage,
+  type TokenizedChat,
+} from "./chat.js";
+import {
   defaultTokenizerConfig,
   parseTokenizerConfig,
   readJsonFile,
@@ -42,6 +51,13 @@ import { createPreTokenizer, type Piece, type PreTokenizerFn } from "./pretokeni
 import { validateTokenizerJson, type AddedTokenJson, type TokenizerJson } from "./schema.js";
 
 export { TokenizerFormatError, TokenizerLoadError } from "./errors.js";
+export {
+  ChatTemplateError,
+  NoChatTemplateError,
+  type ApplyChatTemplateOptions,
+  type ChatMessage,
+  type TokenizedChat,
+} from "./chat.js";
 export {
   parseTokenizerConfig,
   readTokenizerConfig,
@@ -138,8 +154,13 @@ export class Tokenizer {
   readonly unkTokenId: number | null;
   /** The default side for {@link encodeBatch} padding (`padding_side`, default "right"). */
   readonly paddingSide: "left" | "right";
-  /** The chat template (a Jinja string), kept as is; null when the checkpoint has none. */
+  /**
+   * The chat template (a Jinja string), kept as is: `tokenizer_config.json`'s `chat_template`, or the
+   * one named "default" when it is a list of named templates; null when there is none.
+   */
   readonly chatTemplate: string | null;
+  /** The named chat templates when `chat_template` is a list of {name, template}; null otherwise. */
+  readonly chatTemplates: Readonly<Record<string, string>> | null;
   /** `model_max_length`, or null when unset. */
   readonly modelMaxLength: number | null;
   /** Ids skipped by `decode(..., {skipSpecialTokens: true})`. */
@@ -253,6 +274,7 @@ export class Tokenizer {
     this.unkTokenId = idOf(config.unkToken);
     this.paddingSide = config.paddingSide;
     this.chatTemplate = config.chatTemplate;
+    this.chatTemplates = config.chatTemplates;
     this.modelMaxLength = config.modelMaxLength;
 
     const special = new Set<number>();
@@ -310,6 +332,63 @@ export class Tokenizer {
       config,
       "vocab.json + merges.txt",
     );
+  }
+
+  /**
+   * The chat template a name selects (see {@link applyChatTemplate}'s `chatTemplate`), or the
+   * tokenizer's own.
+   * @throws NoChatTemplateError naming tokenizer_config.json when there is none (or no such name)
+   */
+  resolveChatTemplate(nameOrTemplate?: string): string {
+    return selectChatTemplate(
+      this.chatTemplate,
+      this.chatTemplates,
+      nameOrTemplate,
+      chatTemplateFile(this.source),
+    );
+  }
+
+  /**
+   * Renders a conversation with the checkpoint's chat template, as transformers'
+   * `tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=...)`: the template
+   * sees `messages`, `add_generation_prompt`, the special tokens (`bos_token`, `eos_token`, ...),
+   * `raise_exception` and `strftime_now`. With `tokenize: true` the ids come too (encoded without
+   * adding special tokens: the template writes them).
+   * @throws NoChatTemplateError when the checkpoint has no chat template (the message names the file)
+   * @throws ChatTemplateError when the template fails (e.g. its `raise_exception` on a system message)
+   */
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    opts: ApplyChatTemplateOptions & { tokenize: true },
+  ): TokenizedChat;
+  applyChatTemplate(messages: readonly ChatMessage[], opts?: ApplyChatTemplateOptions): string;
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    opts: ApplyChatTemplateOptions = {},
+  ): string | TokenizedChat {
+    const file = chatTemplateFile(this.source);
+    const template = selectChatTemplate(this.chatTemplate, this.chatTemplates, opts.chatTemplate, file);
+    // transformers' special_tokens_map: the tokens that are set
+    const specials: Record<string, unknown> = {};
+    const c = this.config;
+    if (c.bosToken !== null) specials.bos_token = c.bosToken;
+    if (c.eosToken !== null) specials.eos_token = c.eosToken;
+    if (c.unkToken !== null) specials.unk_token = c.unkToken;
+    if (c.padToken !== null) specials.pad_token = c.padToken;
+    if (c.additionalSpecialTokens.length > 0)
+      specials.additional_special_tokens = [...c.additionalSpecialTokens];
+    const text = renderChat(
+      template,
+      messages,
+      { ...specials, ...(opts.templateVars ?? {}) },
+      {
+        addGenerationPrompt: opts.addGenerationPrompt ?? false,
+        continueFinalMessage: opts.continueFinalMessage ?? false,
+      },
+      file,
+    );
+    if (opts.tokenize !== true) return text;
+    return { text, ids: this.encode(text, { addSpecialTokens: false }) };
   }
 
   /** The token string of an id (vocabulary or added token), or null for an unknown id. */
