@@ -43,6 +43,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
     summary: "the paper's grid (examples/reproduce.yaml) on one model",
     run: async (a) => (await import("./reproduce.js")).reproduceCommand(a),
   },
+  study: {
+    summary: "the paper's four findings as claims, tested on EditEval's model family (--quick: short grid)",
+    run: async (a) => (await import("./study.js")).studyCommand(a),
+  },
   report: {
     summary: "tables, plots and a web page of a run",
     run: async (a) => (await import("./run.js")).reportCommand(a),

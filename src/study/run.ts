@@ -18,6 +18,7 @@ import { runExperiment } from "../experiments/runner.js";
 import { ResultsStore } from "../experiments/store.js";
 import type { ResultRow } from "../report/types.js";
 import { loadFamily, type FamilyMember } from "../train/family.js";
+import { GENERAL_TASKS, SAFETY_TASKS } from "./claims.js";
 import { packageRoot } from "../util/paths.js";
 
 /** A method of the study: label, method name, hparams file per size (null: demo.yaml for every size). */
@@ -35,15 +36,6 @@ export const STUDY_METHODS: StudyMethod[] = [
   { name: "AlphaEdit", method: "alphaedit", folder: "AlphaEdit" },
   { name: "FT-L", method: "ft-l", folder: "FT" },
 ];
-
-/** The world's stand-ins for the paper's general benchmarks and its safety benchmarks. */
-export const GENERAL_TASKS = [
-  "world_knowledge_mc_cloze",
-  "world_arithmetic",
-  "world_reasoning",
-  "world_commonsense_mc_cloze",
-];
-export const SAFETY_TASKS = ["world_truthful_mc_cloze", "world_safety_classify", "world_safety_refusal"];
 
 export interface StudyConfig {
   family: string;
@@ -110,7 +102,7 @@ export function memberSpec(
     stats: { corpus: join(WORLD(), "stats-corpus.jsonl") },
     edit_metrics: { enabled: true, limit: cfg.editLimit },
     benchmarks: {
-      tasks: [...GENERAL_TASKS, ...SAFETY_TASKS],
+      tasks: [...GENERAL_TASKS, ...SAFETY_TASKS].map((t) => t.benchmark),
       ...(cfg.limit !== null ? { limit: cfg.limit } : {}),
       metrics: ["acc", "exact_match"],
       ...(cfg.chat && member.variant !== "base" ? { apply_chat_template: true } : {}),

@@ -210,17 +210,27 @@ export function trainFamily(opts: TrainFamilyOptions): FamilyMember[] {
     }
     const base = describe(baseDir, size, "base", opts.out);
     if (variants.includes("base")) members.push(base);
+    recordMembers(opts.out, members);
     if (!variants.includes("instruct") && !variants.includes("aligned")) continue;
     const instructDir = join(opts.out, memberName(size, "instruct"));
     finetune(baseDir, instructDir, scaled(INSTRUCT_RECIPE, scale), `World GPT-2 ${size} (instruct)`, log);
     if (variants.includes("instruct")) members.push(describe(instructDir, size, "instruct", opts.out));
+    recordMembers(opts.out, members);
     if (!variants.includes("aligned")) continue;
     const alignedDir = join(opts.out, memberName(size, "aligned"));
     finetune(instructDir, alignedDir, scaled(ALIGNED_RECIPE, scale), `World GPT-2 ${size} (aligned)`, log);
     members.push(describe(alignedDir, size, "aligned", opts.out));
+    recordMembers(opts.out, members);
   }
-  // family.json lists every member found in the folder, the new ones included
-  const file = join(opts.out, "family.json");
+  return recordMembers(opts.out, members);
+}
+
+/**
+ * Adds members to family.json (kept sorted by size and variant; members recorded before stay), so a
+ * study can start on the members that are finished while others still train.
+ */
+export function recordMembers(out: string, members: FamilyMember[]): FamilyMember[] {
+  const file = join(out, "family.json");
   const old: FamilyMember[] = existsSync(file)
     ? (JSON.parse(readFileSync(file, "utf8")) as { members: FamilyMember[] }).members
     : [];
