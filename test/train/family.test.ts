@@ -10,6 +10,7 @@ import {
   INSTRUCT_RECIPE,
   chatPrompt,
   sftDocuments,
+  WORLD_CHAT_TEMPLATE,
 } from "../../src/train/family.js";
 import { loadTokenizer } from "../../src/models/tokenizer/index.js";
 import { buildWorld } from "../../src/world/index.js";
@@ -107,4 +108,47 @@ test("family sizes span an 8x range of parameters, depth and width grown togethe
     assert.ok((sizes[i] as { nLayer: number }).nLayer > (sizes[i - 1] as { nLayer: number }).nLayer);
     assert.ok((sizes[i] as { nEmbd: number }).nEmbd > (sizes[i - 1] as { nEmbd: number }).nEmbd);
   }
+});
+
+test("the instruct models' chat template renders exactly the fine-tuning format (transformers' apply_chat_template)", () => {
+  const dir = join(packageRoot(), "models", "family", "world-0.2M-instruct");
+  const tok = loadTokenizer(dir);
+  assert.equal(tok.chatTemplate, WORLD_CHAT_TEMPLATE);
+  const user = "Question: What is the capital of Saishunen?\nAnswer:";
+  assert.equal(
+    tok.applyChatTemplate([{ role: "user", content: user }], { addGenerationPrompt: true }),
+    chatPrompt(user),
+  );
+  // a whole transcript: the user turn, the answer as written, EOS (what the loss mask learns)
+  assert.equal(
+    tok.applyChatTemplate([
+      { role: "user", content: user },
+      { role: "assistant", content: " Gamlesvik" },
+    ]),
+    "User: " + user + "\nAssistant: Gamlesvik<|endoftext|>",
+  );
+  // base models have none: the harness's --apply_chat_template refuses them with the file named
+  assert.throws(
+    () =>
+      loadTokenizer(join(packageRoot(), "models", "demo")).applyChatTemplate([
+        { role: "user", content: "x" },
+      ]),
+    /tokenizer_config\.json/,
+  );
+});
+
+test("fine-tuning data holds no held-out test question", () => {
+  const tok = loadTokenizer(join(packageRoot(), "models", "demo"));
+  const data = buildWorld({ seed: 1234 });
+  const { docs } = sftDocuments(data, tok, ALIGNED_RECIPE);
+  const text = docs.map((d) => tok.decode(d)).join("\n");
+  let checked = 0;
+  for (const task of Object.keys(data.tasks) as (keyof typeof data.tasks)[]) {
+    if (task === "facts") continue; // the facts probe is the training facts by definition
+    for (const it of data.tasks[task].test) {
+      assert.ok(!text.includes(it.heldOut), `${it.id}: held-out text in the fine-tuning data`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 900);
 });
