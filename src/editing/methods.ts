@@ -11,6 +11,8 @@ import { pmet } from "./pmet/index.js";
 import { grace } from "./grace/index.js";
 import { kn } from "./kn/index.js";
 import { lora } from "./lora/index.js";
+import { wise } from "./wise/index.js";
+import { melo } from "./melo/index.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const METHODS: Record<string, EditMethod<any>> = {
@@ -26,10 +28,13 @@ export const METHODS: Record<string, EditMethod<any>> = {
   grace,
   kn,
   lora,
+  wise,
+  melo,
 };
 
 /** The names `methodByName` takes, for help texts and errors. */
-export const METHOD_NAMES = "rome, r-rome, memit, pmet, alphaedit, emmet, ft-l (ft), ft-m, grace, kn, lora";
+export const METHOD_NAMES =
+  "rome, r-rome, memit, pmet, alphaedit, emmet, ft-l (ft), ft-m, grace, kn, lora, wise, melo";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function methodByName(name: string): EditMethod<any> {
