@@ -13,6 +13,8 @@ import { kn } from "./kn/index.js";
 import { lora } from "./lora/index.js";
 import { wise } from "./wise/index.js";
 import { melo } from "./melo/index.js";
+import { serac } from "./serac/index.js";
+import { ike } from "./ike/index.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const METHODS: Record<string, EditMethod<any>> = {
@@ -30,11 +32,13 @@ export const METHODS: Record<string, EditMethod<any>> = {
   lora,
   wise,
   melo,
+  serac,
+  ike,
 };
 
 /** The names `methodByName` takes, for help texts and errors. */
 export const METHOD_NAMES =
-  "rome, r-rome, memit, pmet, alphaedit, emmet, ft-l (ft), ft-m, grace, kn, lora, wise, melo";
+  "rome, r-rome, memit, pmet, alphaedit, emmet, ft-l (ft), ft-m, grace, kn, lora, wise, melo, serac, ike";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function methodByName(name: string): EditMethod<any> {

@@ -122,6 +122,13 @@ function shareablePrefix(model: CausalLM): boolean {
   return model.config.modelType !== "gptj" || dt === "float32" || dt === "float64";
 }
 
+/** ForwardInputs.pastIds of a cached step: the shared prefix's ids ([1, P] when alone), then the ids fed. */
+function pastIdsOf(prefixIds: Tensor | null, fed: Tensor | null): Tensor | null {
+  if (!fed) return prefixIds;
+  if (!prefixIds) return fed;
+  return torch.cat([prefixIds.expand(fed.size(0), prefixIds.size(1)), fed], 1);
+}
+
 /** Generates continuations for token-id prompts. Rows are independent; finished rows leave the batch. */
 export function generate(model: CausalLM, prompts: number[][], opts: GenerateOptions): Generation[] {
   if (prompts.length === 0) return [];
@@ -156,6 +163,9 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
     }
   } else if (useCache) cache = model.newCache();
   let nextInput = allIds;
+  // with the cache: the ids already fed, for ForwardInputs.pastIds (the prefix's go in front of them)
+  const prefixIds = prefix && useCache ? torch.tensor([prefix.tokens], { dtype: "int64" }).keep() : null;
+  let fed: Tensor | null = null;
 
   try {
     for (let step = 0; step < opts.maxNewTokens && active.length > 0; step++) {
@@ -171,6 +181,7 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
             ),
             cache,
             lastOnly: true,
+            pastIds: useCache ? pastIdsOf(prefixIds, fed) : null,
           }),
         );
         let logits = out.logits.select(1, 0).to("float32"); // [B, V]
@@ -222,8 +233,13 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
           ni = ni.indexSelect(0, sel);
           if (!useCache) ids = ids.indexSelect(0, sel);
         }
-        return { m: m.keep(), ids: useCache ? null : ids.keep(), ni: ni.keep() };
+        let f = useCache ? (fed ? torch.cat([fed, prevInput], 1) : prevInput.clone()) : null;
+        if (f && keepRows.length < active.length)
+          f = f.indexSelect(0, torch.tensor(keepRows, { dtype: "int64" }));
+        return { m: m.keep(), ids: useCache ? null : ids.keep(), ni: ni.keep(), fed: f?.keep() ?? null };
       });
+      fed?.free();
+      fed = grown.fed;
       if (keepRows.length < active.length) cache?.selectRows(keepRows);
       mask = grown.m;
       nextInput = grown.ni;
@@ -236,6 +252,8 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   } finally {
     cache?.free();
     for (const t of new Set([allIds, mask, nextInput, state.ids, state.mask])) t.free();
+    fed?.free();
+    prefixIds?.free();
   }
 
   if (opts.decode) {

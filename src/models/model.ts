@@ -22,6 +22,12 @@ export interface ForwardInputs {
   outputHiddenStates?: boolean;
   /** compute logits only for the last position (generation) */
   lastOnly?: boolean;
+  /**
+   * token ids of the positions already in the cache ([B, Tpast], or [1, Tpast] shared by every row),
+   * aligned with the attention mask's first Tpast columns. The architectures ignore it; a model-level
+   * hook that answers from whole sequences (see `activeForwards`) reads it. generate() passes it.
+   */
+  pastIds?: Tensor | null;
 }
 
 export interface ForwardOutput {
@@ -59,6 +65,12 @@ export class CausalLM {
    * kept by the edit journal: part of the model's fingerprint, since they change what it computes.
    */
   readonly adaptorDigests = new Map<string, string>();
+  /**
+   * The inputs of the forward passes under way, innermost last: a hook on the logits module reads the
+   * whole input of its pass here (token ids, mask, cache, pastIds), e.g. to answer a sequence with another
+   * model (SERAC's router, IKE's prompt).
+   */
+  readonly activeForwards: ForwardInputs[] = [];
   private knownModules: Set<string> | null = null;
 
   constructor(
@@ -206,7 +218,12 @@ export class CausalLM {
       throw new Error(
         `forward: inputIds must be [batch, tokens], got shape [${inputs.inputIds.shape.join(", ")}]`,
       );
-    return torch.scope(() => this.arch.forward(this, inputs));
+    this.activeForwards.push(inputs);
+    try {
+      return torch.scope(() => this.arch.forward(this, inputs));
+    } finally {
+      this.activeForwards.pop();
+    }
   }
 
   /** Logits [B, T, V] of token ids (a convenience for forward()). */
