@@ -395,7 +395,8 @@ function finetune(
     title,
     stage,
     base: baseRecipe,
-    from: resolve(from),
+    // relative to the package (no machine paths in committed files)
+    from: relative(packageRoot(), resolve(from)) || resolve(from),
     parameters: nParams,
     data: { transcripts, replayed, tokensPerEpoch: packed.tokensPerEpoch },
     threads: torch.getNumThreads(),
@@ -446,7 +447,7 @@ Written by \`editeval train-family\` (src/train/family.ts); docs/FAMILY.md descr
 
 ## Stage
 
-- Starts from: ${relative(packageRoot(), info.from) || info.from} (${(info.parameters / 1e6).toFixed(2)}M parameters).
+- Starts from: ${info.from} (${(info.parameters / 1e6).toFixed(2)}M parameters).
 - Data: ${info.data.transcripts} chat transcripts of the world's training items (user turn = the item's prompt, assistant turn = its answer; loss on the assistant's tokens and EOS only; safety and truthfulness transcripts x${r.safetyWeight}) and ${info.data.replayed} replayed pre-training documents (full loss): ${info.data.tokensPerEpoch.toLocaleString("en-US")} tokens per epoch.
 - Chat template (tokenizer_config.json \`chat_template\`): \`User: {user}\\nAssistant:{answer}<|endoftext|>\`.
 - ${r.steps} AdamW steps, learning rate ${r.lr} (${r.warmupSteps} warmup steps, cosine to ${r.minLr}), seed ${r.seed}.
