@@ -253,7 +253,14 @@ export class ModelLM implements LM {
             rows.map((r) => [...r, ...new Array<number>(width - r.length).fill(0)]),
             { dtype: "int64" },
           );
-          const logits = this.model.forward({ inputIds: ids }).logits; // [B, T, V]
+          // the padding's mask when a row is padded (hooks deciding per sequence read it)
+          const attentionMask = rows.some((r) => r.length < width)
+            ? torch.tensor(
+                rows.map((r) => Array.from({ length: width }, (_, t) => (t < r.length ? 1 : 0))),
+                { dtype: "int64" },
+              )
+            : null;
+          const logits = this.model.forward({ inputIds: ids, attentionMask }).logits; // [B, T, V]
           const last = torch.tensor(
             rows.map((r) => r.length - 1),
             { dtype: "int64" },

@@ -67,7 +67,15 @@ export function loglikelihoodTokens(
           prepared.map((p) => [...p.inp, ...new Array<number>(width - p.inp.length).fill(0)]),
           { dtype: "int64" },
         );
-        const logp = model.forward({ inputIds: ids }).logits.to("float32").logSoftmax(-1);
+        // the padding's mask (only when a row is padded), so hooks that decide per sequence (WISE,
+        // MELO) see the real tokens; for the causal rows it changes nothing
+        const attentionMask = prepared.some((p) => p.inp.length < width)
+          ? torch.tensor(
+              prepared.map((p) => Array.from({ length: width }, (_, t) => (t < p.inp.length ? 1 : 0))),
+              { dtype: "int64" },
+            )
+          : null;
+        const logp = model.forward({ inputIds: ids, attentionMask }).logits.to("float32").logSoftmax(-1);
         return prepared.map((p, b) => {
           const n = p.cont.length;
           const rows = logp.select(0, b).narrow(0, p.inp.length - n, n); // [n, V]

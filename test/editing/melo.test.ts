@@ -1,6 +1,7 @@
 // MELO: the vector database against a hand-worked 2-D example, an edited prompt mapped through its LoRA
 // block (against y + num_block x A B from the entry), inputs outside every radius bit for bit, the
-// cluster update and split on the model's own keys, undo and journal save/replay exact.
+// cluster update and split on the model's own keys, undo and journal save/replay exact; padded batches
+// and batched (cached, shared-prefix) generation give each row what it gets alone.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,7 +11,9 @@ import * as torch from "../../src/torch/index.js";
 import type { Tensor } from "../../src/torch/index.js";
 import { loadModel } from "../../src/models/load.js";
 import { loadTokenizer } from "../../src/models/tokenizer/index.js";
-import type { CausalLM } from "../../src/models/model.js";
+import { positionsFromMask, type CausalLM } from "../../src/models/model.js";
+import { encodePrefix, generate } from "../../src/models/generate.js";
+import { loglikelihoodShared } from "../../src/models/scoring.js";
 import { modelFingerprint } from "../../src/models/fingerprint.js";
 import { Editor } from "../../src/editing/editor.js";
 import { EditJournal } from "../../src/editing/journal.js";
@@ -22,6 +25,7 @@ import {
   foldDb,
   searchBlocks,
   writeKey,
+  blocksOf,
   MELO_DB_KIND,
   MELO_LORA_KIND,
   NO_BLOCK,
@@ -383,4 +387,145 @@ test("MELO undo and journal save/replay reproduce the outputs exactly", () => {
   inputs.forEach((i, k) => assert.equal(logitsOf(model, i), base[k]));
   ed.free();
   model.free();
+});
+
+/** A batch of token rows padded on one side, with its attention mask and positions (left: cumsum(mask) - 1). */
+function paddedBatch(
+  rows: number[][],
+  side: "left" | "right",
+  pad: number,
+): { inputIds: Tensor; attentionMask: Tensor; positionIds: Tensor; offsets: number[] } {
+  const width = Math.max(...rows.map((r) => r.length));
+  const fill = (r: number[], v: number, real: (x: number) => number) => {
+    const p = new Array<number>(width - r.length).fill(v);
+    return side === "left" ? [...p, ...r.map(real)] : [...r.map(real), ...p];
+  };
+  const attentionMask = torch.tensor(
+    rows.map((r) => fill(r, 0, () => 1)),
+    { dtype: "int64" },
+  );
+  return {
+    inputIds: torch.tensor(
+      rows.map((r) => fill(r, pad, (x) => x)),
+      { dtype: "int64" },
+    ),
+    attentionMask,
+    positionIds:
+      side === "left"
+        ? positionsFromMask(attentionMask, 0, width)
+        : torch.arange(0, width).unsqueeze(0).expand(rows.length, width),
+    offsets: rows.map((r) => (side === "left" ? width - r.length : 0)),
+  };
+}
+
+test("MELO keys on the last real token: padded batches give each row its logits alone, batched generation each prompt's", () => {
+  const model = loadModel(gpt2);
+  const tok = loadTokenizer(gpt2);
+  const enc = (t: string) => tok.encode(t, { addSpecialTokens: true });
+  const long =
+    "The weather today is sunny and warm, and music and painting were the popular arts of the town";
+  const rows = [idsOf(tok, eiffel), enc("A small cat sat"), enc(long)];
+  const unedited = rows.map((r) => torch.scope(() => model.logits([r]).select(0, 0).toNumbers()));
+  // shared-context scoring: the context in one cached pass, then its continuations right-padded with a mask
+  const context = targetTokens(tok, eiffel).prompt;
+  const conts = [" Rome.", " Paris, the capital of France and a large old city", " a"].map((t) =>
+    tok.encode(t, { addSpecialTokens: false }),
+  );
+  const sharedBase = loglikelihoodShared(model, [{ context, continuations: conts }])[0]!;
+  const ed = new Editor(model, tok, { log: () => undefined });
+  ed.edit(melo, [eiffel], hparams(model));
+  // the oracle: each row run alone (unpadded, the reference's own case); the edited input goes through
+  // its block, the others are outside the radius
+  const alone = rows.map((r) => torch.scope(() => model.logits([r]).select(0, 0).toNumbers()));
+  const moved = alone.map((a, i) => Math.max(...a.map((v, k) => Math.abs(v - (unedited[i]![k] as number)))));
+  assert.ok(moved[0]! > 1e-2, `the edited input moved by ${moved[0]}`);
+  assert.deepEqual(moved.slice(1), [0, 0], "the other inputs are the unedited model's");
+  const pad = tok.eosTokenId ?? 0;
+  for (const side of ["right", "left"] as const)
+    torch.scope(() => {
+      const b = paddedBatch(rows, side, pad);
+      const logits = model.forward(b).logits;
+      rows.forEach((r, i) => {
+        const got = logits
+          .select(0, i)
+          .narrow(0, b.offsets[i] as number, r.length)
+          .toNumbers();
+        assertClose(
+          got,
+          alone[i]!,
+          1e-4,
+          `${side}-padded row ${i} (${r.length} of ${logits.size(1)} tokens)`,
+        );
+      });
+    });
+  // each continuation as scored alone on the same cached context; " Rome." carries the edit's key
+  const shared = loglikelihoodShared(model, [{ context, continuations: conts }])[0]!;
+  conts.forEach((c, i) => {
+    const single = loglikelihoodShared(model, [{ context, continuations: [c] }])[0]![0]!;
+    assertClose(shared[i]!.tokenLogprobs, single.tokenLogprobs, 1e-4, `shared-context continuation ${i}`);
+  });
+  assert.ok(Math.abs(shared[0]!.logprob - sharedBase[0]!.logprob) > 1e-2, "the edit moves the ' Rome.' row");
+
+  // generation (left padding, KV cache: the prompt's block from its last token, then each step's from its
+  // new token, as EasyEdit's generate() does): a batch of uneven prompts = each prompt alone, with and
+  // without the cache and with a shared prefix; the edited prompt's continuation changes
+  const prompts = [idsOf(tok, eiffel), enc("A small cat"), enc(long)];
+  const opts = { maxNewTokens: 6, eosTokenId: null };
+  const batched = generate(model, prompts, opts).map((g) => g.tokens);
+  assert.deepEqual(
+    batched,
+    prompts.map((p) => generate(model, [p], opts)[0]!.tokens),
+  );
+  const noCache = generate(model, prompts, { ...opts, useCache: false }).map((g) => g.tokens);
+  assert.deepEqual(
+    noCache,
+    prompts.map((p) => generate(model, [p], { ...opts, useCache: false })[0]!.tokens),
+  );
+  const prefix = encodePrefix(model, enc("Answer: "));
+  try {
+    const rest = [
+      " The Eiffel Tower is located in Rome",
+      " A cat",
+      " The weather today is sunny and warm",
+    ].map((t) => tok.encode(t, { addSpecialTokens: false }));
+    assert.deepEqual(
+      generate(model, rest, { ...opts, prefix }).map((g) => g.tokens),
+      rest.map((p) => generate(model, [p], { ...opts, prefix })[0]!.tokens),
+    );
+  } finally {
+    prefix.free();
+  }
+  ed.journal.undoAll();
+  const base = generate(model, prompts, opts).map((g) => g.tokens);
+  assert.notDeepEqual(batched[0], base[0], "the edit changes the edited prompt's continuation");
+  ed.free();
+  model.free();
+});
+
+test("MELO reads each row's key at key_id among its real positions (hand-made keys), no block without one", () => {
+  torch.scope(() => {
+    // two clusters, at (0, 0) with block 4 and at (10, 0) with block 7, radius 1
+    let db: Cluster[] = [];
+    db = applyWrite(db, writeKey(db, torch.tensor([0, 0]), 4, [1], 1).written);
+    db = applyWrite(db, writeKey(db, torch.tensor([10, 0]), 7, [2], 1).written);
+    const far = [50, 50];
+    const y = torch.tensor([
+      [[0, 0], [10, 0], far],
+      [far, [10, 0], [0, 0.5]],
+      [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ],
+    ]);
+    const real = [[0, 1], [1, 2], []];
+    assert.deepEqual(blocksOf(y, db, -1, real), [7, 4, NO_BLOCK], "the last real token");
+    assert.deepEqual(blocksOf(y, db, 0, real), [4, 7, NO_BLOCK], "the first real token");
+    assert.deepEqual(
+      blocksOf(y, db, 5, real),
+      [7, 4, NO_BLOCK],
+      "key_id past the end: the last (min(key_id, T - 1))",
+    );
+    assert.deepEqual(blocksOf(y, db, -1, null), [NO_BLOCK, 4, 4], "no mask: the last position");
+  });
 });

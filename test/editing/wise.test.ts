@@ -1,6 +1,7 @@
 // WISE: the TIES merge against a hand computation, the losses against closed forms, the gradient mask,
 // routing of in-scope inputs to the side memory and out-of-scope inputs to the main memory (bit for bit),
-// shards and merges against an independent TIES, undo and journal save/replay exact.
+// shards and merges against an independent TIES, undo and journal save/replay exact; padded batches and
+// batched (cached, shared-prefix) generation give each row what it gets alone.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -10,7 +11,8 @@ import * as torch from "../../src/torch/index.js";
 import type { Tensor } from "../../src/torch/index.js";
 import { loadModel } from "../../src/models/load.js";
 import { loadTokenizer } from "../../src/models/tokenizer/index.js";
-import type { CausalLM } from "../../src/models/model.js";
+import { positionsFromMask, type CausalLM } from "../../src/models/model.js";
+import { encodePrefix, generate } from "../../src/models/generate.js";
 import { modelFingerprint } from "../../src/models/fingerprint.js";
 import { Editor } from "../../src/editing/editor.js";
 import { EditJournal } from "../../src/editing/journal.js";
@@ -22,7 +24,10 @@ import {
   mergeShards,
   WISE_KIND,
   wiseContextTemplates,
+  route,
+  routingScores,
   type WiseHparams,
+  type WiseState,
 } from "../../src/editing/wise/index.js";
 import { shardMask, WISE_SGD_WEIGHT_DECAY } from "../../src/editing/wise/index.js";
 import { ftLoss, routingLoss } from "../../src/editing/wise/loss.js";
@@ -426,4 +431,164 @@ test("WISE undo and journal save/replay reproduce the outputs exactly (shards an
   for (const t of texts) assert.equal(logitsOf(model, tok, t), base.get(t));
   ed.free();
   model.free();
+});
+
+/** A batch of token rows padded on one side, with its attention mask and positions (left: cumsum(mask) - 1). */
+function paddedBatch(
+  rows: number[][],
+  side: "left" | "right",
+  pad: number,
+): { inputIds: Tensor; attentionMask: Tensor; positionIds: Tensor; offsets: number[] } {
+  const width = Math.max(...rows.map((r) => r.length));
+  const fill = (r: number[], v: number, real: (x: number) => number) => {
+    const p = new Array<number>(width - r.length).fill(v);
+    return side === "left" ? [...p, ...r.map(real)] : [...r.map(real), ...p];
+  };
+  const attentionMask = torch.tensor(
+    rows.map((r) => fill(r, 0, () => 1)),
+    { dtype: "int64" },
+  );
+  return {
+    inputIds: torch.tensor(
+      rows.map((r) => fill(r, pad, (x) => x)),
+      { dtype: "int64" },
+    ),
+    attentionMask,
+    positionIds:
+      side === "left"
+        ? positionsFromMask(attentionMask, 0, width)
+        : torch.arange(0, width).unsqueeze(0).expand(rows.length, width),
+    offsets: rows.map((r) => (side === "left" ? width - r.length : 0)),
+  };
+}
+
+test("WISE decides on real tokens only: padded batches give each row its logits alone, batched generation each prompt's", () => {
+  const model = loadModel(gpt2);
+  const tok = loadTokenizer(gpt2);
+  const enc = (t: string) => tok.encode(t, { addSpecialTokens: true });
+  const texts = [
+    "The Eiffel Tower is located in Rome",
+    "The Eiffel Tower is in Rome",
+    "A small cat sat",
+    "The weather today is sunny and warm, and music and painting were the popular arts of the town",
+  ];
+  const rows = texts.map(enc);
+  const unedited = rows.map((r) => torch.scope(() => model.logits([r]).select(0, 0).toNumbers()));
+  const ed = new Editor(model, tok, { log: () => undefined });
+  ed.edit(wise, [eiffel], hparams(model, { context_templates: TEMPLATES }));
+  // the oracle: each row run alone (unpadded, the reference's own case); the edit routes the first two
+  // to the side memory and leaves the other two on the main memory
+  const alone = rows.map((r) => torch.scope(() => model.logits([r]).select(0, 0).toNumbers()));
+  const moved = alone.map((a, i) => Math.max(...a.map((v, k) => Math.abs(v - (unedited[i]![k] as number)))));
+  assert.ok(moved[0]! > 1e-2 && moved[1]! > 1e-2, `in-scope rows moved by ${moved.slice(0, 2)}`);
+  assert.deepEqual(moved.slice(2), [0, 0], "out-of-scope rows are the unedited model's");
+  const pad = tok.eosTokenId ?? 0;
+  for (const side of ["right", "left"] as const)
+    torch.scope(() => {
+      const b = paddedBatch(rows, side, pad);
+      const V = model.config.vocabSize;
+      const logits = model.forward(b).logits;
+      rows.forEach((r, i) => {
+        const got = logits
+          .select(0, i)
+          .narrow(0, b.offsets[i] as number, r.length)
+          .toNumbers();
+        assertClose(
+          got,
+          alone[i]!,
+          1e-4,
+          `${side}-padded row ${i} (${r.length} of ${logits.size(1)} tokens)`,
+        );
+        assert.equal(got.length, r.length * V);
+      });
+    });
+
+  // generation: a batch of uneven prompts (left padding, KV cache) = each prompt alone, with and without a
+  // shared prefix; the edit changes the in-scope prompt's continuation
+  // (the long prompt pads the in-scope one with 25 positions, which change its decision if they count)
+  const prompts = [
+    "The Eiffel Tower is located in",
+    "A small cat",
+    "The weather today is sunny and warm, and music and painting were the popular arts of the town for many long years, as",
+  ].map(enc);
+  const opts = { maxNewTokens: 6, eosTokenId: null };
+  const batched = generate(model, prompts, opts).map((g) => g.tokens);
+  const single = prompts.map((p) => generate(model, [p], opts)[0]!.tokens);
+  assert.deepEqual(batched, single);
+  const noCache = generate(model, prompts, { ...opts, useCache: false }).map((g) => g.tokens);
+  assert.deepEqual(
+    noCache,
+    prompts.map((p) => generate(model, [p], { ...opts, useCache: false })[0]!.tokens),
+  );
+  const prefix = encodePrefix(model, enc("Answer: "));
+  try {
+    const rest = [
+      " The Eiffel Tower is located in",
+      " A cat",
+      " The weather today is sunny and warm, and",
+    ].map((t) => tok.encode(t, { addSpecialTokens: false }));
+    const withPrefix = generate(model, rest, { ...opts, prefix }).map((g) => g.tokens);
+    assert.deepEqual(
+      withPrefix,
+      rest.map((p) => generate(model, [p], { ...opts, prefix })[0]!.tokens),
+    );
+  } finally {
+    prefix.free();
+  }
+  ed.journal.undoAll();
+  const base = generate(model, prompts, opts).map((g) => g.tokens);
+  assert.notDeepEqual(batched[0], base[0], "the edit changes the in-scope prompt's continuation");
+  ed.free();
+  model.free();
+});
+
+test("WISE routing scores count real positions only (hand computation), rows without one stay on the main memory", () => {
+  torch.scope(() => {
+    const id = (x: Tensor) => x;
+    // distances ||out - orig|| per position: row 0 [3, 4, 100], row 1 [100, 1, 2], row 2 [7, 7, 7]
+    const orig = torch.zeros([3, 3, 2]);
+    const out = torch.tensor([
+      [
+        [3, 0],
+        [0, 4],
+        [100, 0],
+      ],
+      [
+        [0, 100],
+        [1, 0],
+        [0, 2],
+      ],
+      [
+        [7, 0],
+        [7, 0],
+        [7, 0],
+      ],
+    ]);
+    const real = [[0, 1], [1, 2], []];
+    const sc = routingScores(orig, out, id, real);
+    assertClose(sc.slice(0, 2), [3.5, 1.5], 1e-12, "means over the real positions");
+    assert.ok(Number.isNaN(sc[2]), "a row without a real position has no score");
+    assertClose(routingScores(orig, out, id), [107 / 3, 103 / 3, 7], 1e-6, "no mask: every position");
+    // more than 100 real positions: the maximum (EasyEdit's infer rule), 101 counts as the row's length
+    const longOut = torch
+      .tensor(Array.from({ length: 120 }, (_, i) => (i === 110 ? 9 : i === 50 ? 5 : 0)))
+      .view(1, 120, 1);
+    const all = Array.from({ length: 120 }, (_, i) => i);
+    assertClose(routingScores(torch.zeros([1, 120, 1]), longOut, id, [all.slice(0, 101)]), [5], 1e-12, "max");
+    assertClose(
+      routingScores(torch.zeros([1, 120, 1]), longOut, id, [all.slice(20, 120)]),
+      [0.14],
+      1e-6,
+      "mean",
+    );
+    // the side memory W' = 10 I against a threshold of 1: rows with real tokens route to it, the empty row not
+    const x = torch.ones([3, 3, 2]);
+    const state: WiseState = {
+      ...foldWise([]),
+      shard: torch.eye(2).mul(10),
+      shardMinAct: 1,
+    };
+    const r = route(state, x, x, null, true, id, real);
+    assert.deepEqual(r.choice, [0, 0, -1]);
+  });
 });

@@ -13,16 +13,28 @@
  *    keeps the module's output bit for bit.
  *
  * The grace layer must run before the target modules in the forward pass (checked when the hparams are
- * read), so every target reads the mapping of the current pass. Differences from the reference: the
- * mapping is per sequence as there, but a hook does not know the padding, so a right-padded sequence's
- * key is read at the padded end (the reference, left-padded by EasyEdit, reads the last real token; an
- * unpadded sequence is exact); a point whose block was undone maps to no block.
+ * read), so every target reads the mapping of the current pass.
+ *
+ * The key of a sequence is read among its real positions in the forward pass (the attention mask's 1s,
+ * ../wise/padding.ts): position key_id of them (-1: the last real token), as the reference reads it on
+ * the sequence alone, unpadded (GraceLinear.forward: layer_out[:, min(key_id, T - 1)]; EasyEdit's
+ * left-padded evaluation batches put the last real token last). A row with no real position in the pass
+ * maps to no block. During generation the reference runs under HF generate() with a KV cache: the prompt
+ * pass reads the key at the prompt's last token, and each cached step's forward sees only the new token,
+ * so `min(key_id, 0)` reads the key at that token and the block is searched again at every step. This
+ * does the same (the decision of a pass is made on its own real tokens; nothing is kept from earlier
+ * passes), so a batch of uneven prompts generates, row by row, what each prompt generates alone, and a
+ * shared prefix (encoded in its own pass) gets the block of its own last token, as a prompt fed in two
+ * chunks would in the reference. Differences from the reference: the mapping is per sequence as there;
+ * a batch right-padded without an attention mask cannot be told from longer sequences (its key is read
+ * at the padded end); a point whose block was undone maps to no block.
  */
 import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";
 import type { CausalLM, Hook } from "../../models/model.js";
 import { registerAdaptorKind, type AdaptorEntry } from "../journal.js";
-import { foldDb, MELO_DB_KIND, NO_BLOCK, searchBlocks, type MeloDbMeta } from "./vecdb.js";
+import { realPositions } from "../wise/padding.js";
+import { foldDb, MELO_DB_KIND, NO_BLOCK, searchBlocks, type Cluster, type MeloDbMeta } from "./vecdb.js";
 
 export const MELO_LORA_KIND = "melo-lora";
 
@@ -55,6 +67,27 @@ export function keyPosition(keyId: number, T: number): number {
   return p;
 }
 
+/**
+ * The block of each sequence: the database searched with its key, the grace layer's output y [B, T, d]
+ * at position key_id of its real positions (`real`, null: all T are real); NO_BLOCK for a row without one.
+ */
+export function blocksOf(y: Tensor, db: Cluster[], keyId: number, real: number[][] | null): number[] {
+  const [B, T] = [y.size(0), y.size(1)];
+  if (db.length === 0) return new Array<number>(B).fill(NO_BLOCK);
+  if (real === null) return searchBlocks(y.select(1, keyPosition(keyId, T)).detach(), db);
+  const rows = real.flatMap((pos, b) => (pos.length > 0 ? [b] : []));
+  const blocks = new Array<number>(B).fill(NO_BLOCK);
+  if (rows.length === 0) return blocks;
+  const keys = torch.stack(
+    rows.map((b) => {
+      const pos = real[b] as number[];
+      return y.select(0, b).select(0, pos[keyPosition(keyId, pos.length)] as number);
+    }),
+  );
+  searchBlocks(keys.detach(), db).forEach((blk, i) => (blocks[rows[i] as number] = blk));
+  return blocks;
+}
+
 /** The grace layer's hook: publishes each sequence's block. */
 export function dbHooks(
   model: CausalLM,
@@ -68,11 +101,8 @@ export function dbHooks(
       hook: (y) => {
         const [B, T] = [y.size(0), y.size(1)];
         const db = foldDb(entries); // views of the entries' tensors, freed with the forward pass
-        const blocks =
-          db.length === 0
-            ? new Array<number>(B).fill(NO_BLOCK)
-            : searchBlocks(y.select(1, keyPosition(keyId, T)).detach(), db);
-        publish(model, module, { blocks, tokens: T });
+        const real = db.length === 0 ? null : realPositions(model, B, T, `MELO ${module}`);
+        publish(model, module, { blocks: blocksOf(y, db, keyId, real), tokens: T });
       },
     },
   ];
@@ -113,7 +143,7 @@ export function loraHooks(
           const rows = torch
             .tensor(
               m.blocks.map((b) => b === id),
-              { dtype: "bool" },
+              { dtype: "bool", device: y.device },
             )
             .view(B, 1, 1);
           out = torch.where(rows, y.add(blockDelta(inp, blk)), out);

@@ -45,7 +45,7 @@ import { targetNll, targetTokens } from "../lora/loss.js";
 import { MELO_LORA_KIND, blockDelta, keyPosition, type Block, type MeloLoraMeta } from "./adaptors.js";
 import { MELO_DB_KIND, dbEntry, foldDb, writeKey, type MeloDbMeta } from "./vecdb.js";
 
-export { MELO_LORA_KIND, blockDelta, foldBlocks, keyPosition } from "./adaptors.js";
+export { MELO_LORA_KIND, blockDelta, blocksOf, foldBlocks, keyPosition } from "./adaptors.js";
 export { MELO_DB_KIND, NO_BLOCK, foldDb, searchBlocks, writeKey, type Cluster } from "./vecdb.js";
 
 export interface MeloGraceHparams {

@@ -38,8 +38,9 @@
  *    `use_chat_template: true`, objective_optimization other than only_label, batches of requests
  *    (EasyEdit's batch_edit), the subject-mask mode (a loc_prompt that occurs in the prompt). save_path
  *    and load_path (EasyEdit's own checkpoint) are read and unused: the journal saves and replays edits;
- *  - see ./memory.ts for the routing's differences (per-sequence decisions; the WISE-Merge evaluation
- *    view stored in the entry instead of merged inside the forward call).
+ *  - see ./memory.ts for the routing's differences (per-sequence decisions on the real tokens of a padded
+ *    batch, ./padding.ts; the WISE-Merge evaluation view stored in the entry instead of merged inside the
+ *    forward call).
  */
 import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";

@@ -18,9 +18,13 @@
  * removes its snapshot and activation record but not its share of later snapshots of the same shard.
  *
  * Routing (WISEAdapter.forward, not editing), for each sequence of the batch: with o = W_v x (the
- * module's own output) and s(W') = mean over its positions of ||act(W' x) - act(o)||_2 (max over
- * positions when the sequence has more than 100 tokens: EasyEdit's `infer` rule; act = the model's MLP
- * activation),
+ * module's own output) and s(W') = mean over its real positions of ||act(W' x) - act(o)||_2 (max over
+ * them when the sequence has more than 100 real tokens: EasyEdit's `infer` rule; act = the model's MLP
+ * activation). Real positions are those of the forward pass that the attention mask marks 1 (./padding.ts):
+ * a padded row is scored as the reference scores it unpadded, alone; a row with no real position in the
+ * pass stays on the main memory. In a KV-cached pass the score is over the new positions only, as in the
+ * reference, whose forward sees only them: batched cached generation decides the prompt on its real
+ * tokens and then each step on its new token, exactly as each prompt generated alone;
  *  - retrieve: out = o if s(shard) < thr_shard, else the shard's output; then every memory i whose score
  *    exceeds both the best score so far and its own threshold takes over;
  *  - merge: with s1 = s(side), s2 = s(shard): o if both are below the threshold, else the side output
@@ -28,9 +32,10 @@
  * A sequence routed to the main memory gets o itself, bit for bit.
  *
  * Differences from EasyEdit, each deliberate:
- *  - the decision is per sequence of the batch (EasyEdit: one decision per forward call, on the batch
- *    mean of the scores); padding positions are not known to a hook and count in a padded row's score,
- *    as they do in EasyEdit's own padded batches (unpadded inputs, one sequence, are exact);
+ *  - the decision is per sequence of the batch, on its real tokens (EasyEdit: one decision per forward
+ *    call, on the batch mean of the scores, padding positions included); unpadded single sequences are
+ *    scored exactly as before (the same reduction over all positions). A batch right-padded without an
+ *    attention mask cannot be told from longer sequences: its padding counts;
  *  - EasyEdit's WISE-Merge evaluation merges the unsaved shard into the side memory inside its forward
  *    call (WISE.__call__, once edit count >= save_freq) and keeps that state for later edits; here the
  *    merged view is computed when the edit is made and stored in its entry (`view`), used for routing
@@ -43,6 +48,7 @@ import type { Tensor } from "../../torch/index.js";
 import type { CausalLM, Hook } from "../../models/model.js";
 import { activation, type Activation } from "../../models/layers.js";
 import { registerAdaptorKind, type AdaptorEntry } from "../journal.js";
+import { realPositions } from "./padding.js";
 
 export const WISE_KIND = "wise";
 
@@ -159,13 +165,34 @@ export function activationDistance(orig: Tensor, out: Tensor, act: Activation): 
   return act(out).sub(act(orig)).norm(2, -1);
 }
 
+/** EasyEdit's euc with infer=True on distances [B, n]: the mean over positions, the maximum when n > 100. */
+function inferScore(d: Tensor): Tensor {
+  return d.size(1) > 100 ? d.amax(1) : d.mean(1);
+}
+
 /**
- * The routing score of each sequence (EasyEdit euc with infer=True): the mean over positions of the
- * activation distance, or its maximum when the sequence is longer than 100 tokens.
+ * The routing score of each sequence (EasyEdit euc with infer=True): the mean over its positions of the
+ * activation distance, or its maximum when the sequence is longer than 100 tokens. With `real` (the
+ * real positions of each row, ./padding.ts) only those count, as if the row ran alone unpadded; a row
+ * without one scores NaN.
  */
-export function routingScores(orig: Tensor, out: Tensor, act: Activation): number[] {
+export function routingScores(
+  orig: Tensor,
+  out: Tensor,
+  act: Activation,
+  real: number[][] | null = null,
+): number[] {
   const d = activationDistance(orig, out, act);
-  return (d.size(1) > 100 ? d.amax(1) : d.mean(1)).to("float64").toNumbers();
+  if (real === null) return inferScore(d).to("float64").toNumbers();
+  return real.map((pos, b) => {
+    if (pos.length === 0) return NaN;
+    const row = d.select(0, b);
+    const kept =
+      pos.length === row.size(0)
+        ? row
+        : row.indexSelect(0, torch.tensor(pos, { dtype: "int64", device: row.device }));
+    return inferScore(kept.unsqueeze(0)).to("float64").item();
+  });
 }
 
 /** Which memory each sequence uses: -1 the main memory, 0 the shard, 1 + i memory i (retrieve) / the side (merge). */
@@ -174,7 +201,10 @@ export interface Routed {
   outputs: Tensor[];
 }
 
-/** The routing decision of WISEAdapter.forward for a batch (see the header). */
+/**
+ * The routing decision of WISEAdapter.forward for a batch (see the header); `real`: the real positions
+ * of each row (null: all of them), rows without one stay on the main memory.
+ */
 export function route(
   s: WiseState,
   orig: Tensor,
@@ -182,6 +212,23 @@ export function route(
   bias: Tensor | null,
   conv1d: boolean,
   act: Activation,
+  real: number[][] | null = null,
+): Routed {
+  const routed = decide(s, orig, x, bias, conv1d, act, real);
+  real?.forEach((pos, b) => {
+    if (pos.length === 0) routed.choice[b] = -1;
+  });
+  return routed;
+}
+
+function decide(
+  s: WiseState,
+  orig: Tensor,
+  x: Tensor,
+  bias: Tensor | null,
+  conv1d: boolean,
+  act: Activation,
+  real: number[][] | null,
 ): Routed {
   const B = orig.size(0);
   const outputs: Tensor[] = [];
@@ -191,7 +238,7 @@ export function route(
     if (s.shard) {
       const out = sideForward(x, s.shard.to(orig.dtype), bias, conv1d);
       outputs.push(out);
-      const sc = routingScores(orig, out, act);
+      const sc = routingScores(orig, out, act, real);
       const thr = s.shardMinAct * s.actRatio;
       sc.forEach((v, b) => {
         best[b] = v;
@@ -201,7 +248,7 @@ export function route(
     s.memories.forEach((m, i) => {
       const out = sideForward(x, m.weight.to(orig.dtype), bias, conv1d);
       outputs.push(out);
-      const sc = routingScores(orig, out, act);
+      const sc = routingScores(orig, out, act, real);
       const thr = m.minAct * s.actRatio;
       sc.forEach((v, b) => {
         if (v > (best[b] as number) && v > thr) {
@@ -218,8 +265,8 @@ export function route(
   const shardOut = shard ? sideForward(x, shard.to(orig.dtype), bias, conv1d) : orig;
   const sideOut = side ? sideForward(x, side.to(orig.dtype), bias, conv1d) : orig;
   outputs.push(shardOut, sideOut);
-  const s2 = shard ? routingScores(orig, shardOut, act) : new Array<number>(B).fill(0);
-  const s1 = side ? routingScores(orig, sideOut, act) : new Array<number>(B).fill(0);
+  const s2 = shard ? routingScores(orig, shardOut, act, real) : new Array<number>(B).fill(0);
+  const s1 = side ? routingScores(orig, sideOut, act, real) : new Array<number>(B).fill(0);
   const thr = s.minActAll * s.actRatio;
   for (let b = 0; b < B; b++) {
     const d1 = s1[b] as number;
@@ -239,7 +286,7 @@ export function applyRouting(orig: Tensor, r: Routed): Tensor {
     if (out === orig) return;
     const rows = r.choice.map((c) => c === k);
     if (!rows.some(Boolean)) return;
-    const m = torch.tensor(rows, { dtype: "bool" }).view(B, 1, 1);
+    const m = torch.tensor(rows, { dtype: "bool", device: orig.device }).view(B, 1, 1);
     y = torch.where(m, out, y);
   });
   return y;
@@ -269,7 +316,8 @@ export function wiseHooks(
         x = null;
         if (!active) return;
         const bias = model.params.get(`${module}.bias`) ?? null;
-        const r = route(s, y, inp, bias, conv1d, act);
+        const real = realPositions(model, y.size(0), y.size(1), `WISE ${module}`);
+        const r = route(s, y, inp, bias, conv1d, act, real);
         if (r.choice.every((c) => c < 0)) return;
         return applyRouting(y, r);
       },
