@@ -40,6 +40,28 @@ export interface ForwardOutput {
 /** A hook sees a module's input or output; returning a tensor replaces it (gradients flow through). */
 export type Hook = (value: Tensor, module: string) => Tensor | void;
 
+/**
+ * A module wrapper as an input hook and an output hook: the output hook's function sees the module's
+ * input of the same call too (GRACE's codebook, WISE's memory, MELO's blocks key on it). The function
+ * returns the replaced output, or nothing to keep it.
+ */
+export function wrapModuleHooks(
+  fn: (input: Tensor, output: Tensor) => Tensor | void,
+): { where: "input" | "output"; hook: Hook }[] {
+  let x: Tensor | null = null;
+  return [
+    { where: "input", hook: (v) => void (x = v) },
+    {
+      where: "output",
+      hook: (y) => {
+        const inp = x as Tensor;
+        x = null;
+        return fn(inp, y);
+      },
+    },
+  ];
+}
+
 export interface HookHandle {
   remove(): void;
 }

@@ -18,7 +18,7 @@
  */
 import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";
-import type { CausalLM, Hook } from "../../models/model.js";
+import { wrapModuleHooks, type CausalLM, type Hook } from "../../models/model.js";
 import { registerAdaptorKind, type AdaptorEntry } from "../journal.js";
 
 export const GRACE_KIND = "grace";
@@ -99,42 +99,33 @@ export function codebookHooks(
   rows: CodeRow[],
   replacement: Replacement,
 ): { where: "input" | "output"; hook: Hook }[] {
-  let x: Tensor | null = null;
   const epsList = rows.map((r) => r.eps);
-  return [
-    { where: "input", hook: (v) => void (x = v) },
-    {
-      where: "output",
-      hook: (y) => {
-        const inp = x as Tensor;
-        x = null;
-        if (rows.length === 0) return;
-        const keys = torch.stack(rows.map((r) => r.key));
-        const values = torch.stack(rows.map((r) => r.value)).to(y.dtype);
-        const eps = torch.tensor(epsList, { dtype: "float64" });
-        const [B, T] = [y.size(0), y.size(1)];
-        if (replacement === "replace_last") {
-          const { values: dmin, indices } = distances(inp.reshape(B * T, -1), keys).minDim(1);
-          const hit = dmin.le(eps.indexSelect(0, indices)).view(B, T, 1);
-          const chosen = values.indexSelect(0, indices).view(B, T, -1);
-          return torch.where(hit, chosen, y);
-        }
-        const last = inp.select(1, T - 1);
-        const { values: dmin, indices } = distances(last, keys).minDim(1);
-        const hit = dmin.le(eps.indexSelect(0, indices)); // [B]
-        const chosen = values.indexSelect(0, indices).unsqueeze(1).expand(B, T, values.size(1));
-        let where = hit.view(B, 1, 1).expand(B, T, 1);
-        if (replacement === "replace_prompt") {
-          const before = torch
-            .arange(T)
-            .lt(T - 1)
-            .view(1, T, 1);
-          where = where.logicalAnd(before);
-        }
-        return torch.where(where, chosen, y);
-      },
-    },
-  ];
+  return wrapModuleHooks((inp, y) => {
+    if (rows.length === 0) return;
+    const keys = torch.stack(rows.map((r) => r.key));
+    const values = torch.stack(rows.map((r) => r.value)).to(y.dtype);
+    const eps = torch.tensor(epsList, { dtype: "float64" });
+    const [B, T] = [y.size(0), y.size(1)];
+    if (replacement === "replace_last") {
+      const { values: dmin, indices } = distances(inp.reshape(B * T, -1), keys).minDim(1);
+      const hit = dmin.le(eps.indexSelect(0, indices)).view(B, T, 1);
+      const chosen = values.indexSelect(0, indices).view(B, T, -1);
+      return torch.where(hit, chosen, y);
+    }
+    const last = inp.select(1, T - 1);
+    const { values: dmin, indices } = distances(last, keys).minDim(1);
+    const hit = dmin.le(eps.indexSelect(0, indices)); // [B]
+    const chosen = values.indexSelect(0, indices).unsqueeze(1).expand(B, T, values.size(1));
+    let where = hit.view(B, 1, 1).expand(B, T, 1);
+    if (replacement === "replace_prompt") {
+      const before = torch
+        .arange(T)
+        .lt(T - 1)
+        .view(1, T, 1);
+      where = where.logicalAnd(before);
+    }
+    return torch.where(where, chosen, y);
+  });
 }
 
 registerAdaptorKind(GRACE_KIND, {

@@ -31,7 +31,7 @@
  */
 import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";
-import type { CausalLM, Hook } from "../../models/model.js";
+import { wrapModuleHooks, type CausalLM, type Hook } from "../../models/model.js";
 import { registerAdaptorKind, type AdaptorEntry } from "../journal.js";
 import { realPositions } from "../wise/padding.js";
 import { foldDb, MELO_DB_KIND, NO_BLOCK, searchBlocks, type Cluster, type MeloDbMeta } from "./vecdb.js";
@@ -125,33 +125,24 @@ export function loraHooks(
   graceLayer: string,
   blocks: Map<number, Block>,
 ): { where: "input" | "output"; hook: Hook }[] {
-  let x: Tensor | null = null;
-  return [
-    { where: "input", hook: (v) => void (x = v) },
-    {
-      where: "output",
-      hook: (y) => {
-        const inp = x as Tensor;
-        x = null;
-        const m = MAPPINGS.get(model)?.get(graceLayer);
-        const B = y.size(0);
-        if (!m || m.blocks.length !== B || m.tokens !== y.size(1)) return;
-        let out = y;
-        for (const id of new Set(m.blocks)) {
-          const blk = blocks.get(id);
-          if (id === NO_BLOCK || !blk) continue;
-          const rows = torch
-            .tensor(
-              m.blocks.map((b) => b === id),
-              { dtype: "bool", device: y.device },
-            )
-            .view(B, 1, 1);
-          out = torch.where(rows, y.add(blockDelta(inp, blk)), out);
-        }
-        return out === y ? undefined : out;
-      },
-    },
-  ];
+  return wrapModuleHooks((inp, y) => {
+    const m = MAPPINGS.get(model)?.get(graceLayer);
+    const B = y.size(0);
+    if (!m || m.blocks.length !== B || m.tokens !== y.size(1)) return;
+    let out = y;
+    for (const id of new Set(m.blocks)) {
+      const blk = blocks.get(id);
+      if (id === NO_BLOCK || !blk) continue;
+      const rows = torch
+        .tensor(
+          m.blocks.map((b) => b === id),
+          { dtype: "bool", device: y.device },
+        )
+        .view(B, 1, 1);
+      out = torch.where(rows, y.add(blockDelta(inp, blk)), out);
+    }
+    return out === y ? undefined : out;
+  });
 }
 
 /** The blocks of a target module's applied entries. */

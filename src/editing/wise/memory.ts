@@ -45,7 +45,7 @@
  */
 import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";
-import type { CausalLM, Hook } from "../../models/model.js";
+import { wrapModuleHooks, type CausalLM, type Hook } from "../../models/model.js";
 import { activation, type Activation } from "../../models/layers.js";
 import { registerAdaptorKind, type AdaptorEntry } from "../journal.js";
 import { realPositions } from "./padding.js";
@@ -305,24 +305,15 @@ export function wiseHooks(
 ): { where: "input" | "output"; hook: Hook }[] {
   const act = activation(model.config.activation, `${model.config.modelType} activation`);
   const conv1d = isConv1d(model);
-  let x: Tensor | null = null;
   const active = s.shard !== null || s.memories.length > 0 || s.side !== null || s.view !== null;
-  return [
-    { where: "input", hook: (v) => void (x = v) },
-    {
-      where: "output",
-      hook: (y) => {
-        const inp = x as Tensor;
-        x = null;
-        if (!active) return;
-        const bias = model.params.get(`${module}.bias`) ?? null;
-        const real = realPositions(model, y.size(0), y.size(1), `WISE ${module}`);
-        const r = route(s, y, inp, bias, conv1d, act, real);
-        if (r.choice.every((c) => c < 0)) return;
-        return applyRouting(y, r);
-      },
-    },
-  ];
+  return wrapModuleHooks((inp, y) => {
+    if (!active) return;
+    const bias = model.params.get(`${module}.bias`) ?? null;
+    const real = realPositions(model, y.size(0), y.size(1), `WISE ${module}`);
+    const r = route(s, y, inp, bias, conv1d, act, real);
+    if (r.choice.every((c) => c < 0)) return;
+    return applyRouting(y, r);
+  });
 }
 
 registerAdaptorKind(WISE_KIND, {
