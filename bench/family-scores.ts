@@ -7,22 +7,13 @@
  */
 import { join } from "node:path";
 import { evaluateMember, loadFamily } from "../src/train/family.js";
-import { buildWorld } from "../src/world/index.js";
+import { TASK_NAMES, buildWorld } from "../src/world/index.js";
 import { DEMO_RECIPE } from "../src/train/demo.js";
 import { packageRoot } from "../src/util/paths.js";
 
 const dir = process.argv[2] ?? join(packageRoot(), "models", "family");
 const data = buildWorld({ seed: DEMO_RECIPE.seed, ...DEMO_RECIPE.world });
-const tasks = [
-  "facts",
-  "knowledge_mc",
-  "arithmetic",
-  "reasoning",
-  "commonsense_mc",
-  "truthful_mc",
-  "safety_classify",
-  "safety_refusal",
-];
+const tasks = TASK_NAMES;
 const pct = (x: number | undefined) => (x === undefined ? "" : `${(100 * x).toFixed(1)}`);
 console.log(`| member | params | format | ${tasks.join(" | ")} | s |`);
 console.log(`|---|---|---|${tasks.map(() => "---").join("|")}|---|`);
