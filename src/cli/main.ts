@@ -34,6 +34,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
     summary: "train the study's model family: 3 sizes x base, instruct, aligned (models/family)",
     run: async (argv) => (await import("./train-family.js")).trainFamilyCommand(argv),
   },
+  "train-mend": {
+    summary: "train a MEND or MALMEN editor network for a model (resumable)",
+    run: async (a) => (await import("./train-mend.js")).trainMendCommand(a),
+  },
   "train-serac": {
     summary: "train SERAC's scope classifier and counterfactual model (resumable)",
     run: async (a) => (await import("./train-serac.js")).trainSeracCommand(a),

@@ -15,6 +15,8 @@ import { wise } from "./wise/index.js";
 import { melo } from "./melo/index.js";
 import { serac } from "./serac/index.js";
 import { ike } from "./ike/index.js";
+import { mend } from "./mend/index.js";
+import { malmen } from "./malmen/index.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const METHODS: Record<string, EditMethod<any>> = {
@@ -34,11 +36,13 @@ export const METHODS: Record<string, EditMethod<any>> = {
   melo,
   serac,
   ike,
+  mend,
+  malmen,
 };
 
 /** The names `methodByName` takes, for help texts and errors. */
 export const METHOD_NAMES =
-  "rome, r-rome, memit, pmet, alphaedit, emmet, ft-l (ft), ft-m, grace, kn, lora, wise, melo, serac, ike";
+  "rome, r-rome, memit, pmet, alphaedit, emmet, ft-l (ft), ft-m, grace, kn, lora, wise, melo, serac, ike, mend, malmen";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function methodByName(name: string): EditMethod<any> {
