@@ -133,7 +133,13 @@ export interface ReproduceFlags {
 export function reproduceRawSpec(
   preset: Obj,
   f: ReproduceFlags,
-): { raw: Obj; missing: { name: string; method: string }[]; notes: string[] } {
+): {
+  raw: Obj;
+  missing: { name: string; method: string }[];
+  /** built methods that need a trained editor (MEND, MALMEN, SERAC) and were given none: not run */
+  untrained: { name: string; method: string; how: string }[];
+  notes: string[];
+} {
   const raw: Obj = JSON.parse(JSON.stringify(preset)) as Obj;
   const modelPath = resolve(f.model);
   const modelName = basename(modelPath);
@@ -145,6 +151,7 @@ export function reproduceRawSpec(
   const wanted = f.methods ?? all.map((m) => String(m.method));
   const notes: string[] = [];
   const missing: { name: string; method: string }[] = [];
+  const untrained: { name: string; method: string; how: string }[] = [];
   const methods: Obj[] = [];
   for (const w of wanted) {
     const m = all.find((x) => String(x.method).toLowerCase() === w.toLowerCase()) ?? {
@@ -160,6 +167,15 @@ export function reproduceRawSpec(
     let hp: Obj | string = (m.hparams as Obj | string | undefined) ?? {};
     const file = f.hparams?.[String(m.method).toLowerCase()];
     if (file) hp = resolve(file);
+    if (typeof hp !== "string" && "archive" in method.schema && !hp.archive) {
+      const trainer = String(m.method).toLowerCase() === "serac" ? "train-serac" : "train-mend";
+      untrained.push({
+        name,
+        method: String(m.method),
+        how: `train it (editeval ${trainer} --model ${f.model} ...) and pass --hparams ${String(m.method).toLowerCase()}=OUT/hparams.yaml`,
+      });
+      continue;
+    }
     if (typeof hp !== "string") {
       const defaults = Object.fromEntries(
         Object.entries(method.schema).map(([k, s]) => [k, (s as { default?: unknown }).default]),
@@ -174,7 +190,7 @@ export function reproduceRawSpec(
   }
   if (methods.length === 0)
     throw new UsageError(
-      `editeval reproduce: none of the methods asked for is built (missing: ${missing.map((m) => m.method).join(", ")})`,
+      `editeval reproduce: none of the methods asked for can run (not built: ${missing.map((m) => m.method).join(", ") || "none"}; needing a trained editor: ${untrained.map((m) => m.method).join(", ") || "none"})`,
     );
   raw.methods = methods;
 
@@ -194,7 +210,7 @@ export function reproduceRawSpec(
   raw.benchmarks = bench;
   if (f.stats) raw.stats = { ...((raw.stats as Obj) ?? {}), corpus: resolve(f.stats) };
   if (f.editLimit != null) raw.edit_metrics = { ...((raw.edit_metrics as Obj) ?? {}), limit: f.editLimit };
-  return { raw, missing, notes };
+  return { raw, missing, untrained, notes };
 }
 
 export async function reproduceCommand(argv: string[]): Promise<number> {
@@ -215,7 +231,7 @@ export async function reproduceCommand(argv: string[]): Promise<number> {
   }
   const num = (k: string): number | null =>
     typeof v[k] === "string" ? posInt(v[k] as string, `--${k}`) : null;
-  const { raw, missing, notes } = reproduceRawSpec(preset, {
+  const { raw, missing, untrained, notes } = reproduceRawSpec(preset, {
     model: v.model,
     methods: csv(v.methods as string | undefined)?.map((m) => m.toLowerCase()) ?? null,
     n: csv(v.n as string | undefined)?.map((x) => posInt(x, "--n")) ?? null,
@@ -244,12 +260,18 @@ export async function reproduceCommand(argv: string[]): Promise<number> {
   writeFileSync(
     join(out, "missing-methods.json"),
     JSON.stringify(
-      { missing, note: "methods of the paper's grid asked for but not built in EditEval; no results" },
+      {
+        missing,
+        untrained,
+        note: "methods of the paper's grid asked for but not built in EditEval (missing), or needing a trained editor that was not given (untrained); no results",
+      },
       null,
       2,
     ) + "\n",
   );
   for (const n of notes) console.error(`editeval reproduce: warning: ${n}`);
+  for (const u of untrained)
+    console.error(`editeval reproduce: ${u.name} needs a trained editor, none given: not run; ${u.how}`);
   if (missingLine) console.error(`editeval reproduce: ${missingLine}`);
   console.error(
     `editeval reproduce: ${spec.methods.map((m) => m.name).join(", ")} on ${spec.models[0]?.name}, ` +

@@ -30,7 +30,7 @@ test("the preset: the paper's seven methods, its grid, CounterFact in a seeded o
 
 test("flags applied: model, methods, --n, --limit; missing methods reported; the result parses", () => {
   const model = join(FIXTURES, "gpt2-tiny");
-  const { raw, missing, notes } = reproduceRawSpec(preset(), {
+  const { raw, missing, untrained, notes } = reproduceRawSpec(preset(), {
     model,
     methods: ["rome", "memit", "mend", "kn"],
     n: [5, 1],
@@ -40,10 +40,16 @@ test("flags applied: model, methods, --n, --limit; missing methods reported; the
     missing.map((m) => m.method),
     ["mend", "kn"].filter((m) => !METHODS[m]),
   );
+  // MEND is built but needs a trained editor (an archive): without --hparams it is reported, not run
+  assert.deepEqual(
+    untrained.map((m) => m.method),
+    METHODS.mend ? ["mend"] : [],
+  );
+  assert.match(untrained[0]?.how ?? "train-mend", /train-mend/);
   const spec = parseSpec(raw, presetPath);
   assert.deepEqual(
     spec.methods.map((m) => m.name),
-    ["ROME", "MEMIT", "MEND", "KN"].filter((_, i) => i < 2 || METHODS[["mend", "kn"][i - 2]!]),
+    ["ROME", "MEMIT", "KN"].filter((_, i) => i < 2 || METHODS.kn),
   );
   assert.deepEqual(spec.checkpoints, [0, 1, 5]);
   assert.equal(spec.data.n, 5);
@@ -55,7 +61,7 @@ test("flags applied: model, methods, --n, --limit; missing methods reported; the
   assert.ok(notes.length >= 1 && notes[0]!.includes("not tuned"));
   // all seven asked for by default
   const all = reproduceRawSpec(preset(), { model });
-  assert.equal(all.missing.length + (all.raw.methods as unknown[]).length, 7);
+  assert.equal(all.missing.length + all.untrained.length + (all.raw.methods as unknown[]).length, 7);
 });
 
 test("fitLayersToDepth: untouched when the layers exist", () => {
