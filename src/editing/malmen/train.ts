@@ -23,19 +23,8 @@ import type { Tokenizer } from "../../models/tokenizer/index.js";
 import type { TargetTokens } from "../lora/loss.js";
 import { labelLogits, localityKl, promptTarget, targetNllOf, tokenBatch } from "../mend/factors.js";
 import { sampleBatch, validationBatches, type MetaData, type MetaSample } from "../mend/data.js";
-import {
-  ResumableAdam,
-  clipGradNorm,
-  runMetaTraining,
-  type LoopResult,
-  type MetaLearner,
-} from "../mend/loop.js";
-import {
-  iterationsOf,
-  trainingFingerprint,
-  writeEditHparams,
-  type EditorTrainOptions,
-} from "../mend/train.js";
+import { ResumableAdam, clipGradNorm, type LoopResult, type MetaLearner } from "../mend/loop.js";
+import { trainEditorNetwork, type EditorTrainOptions } from "../mend/train.js";
 import type { MalmenHparams } from "./hparams.js";
 import {
   createMalmenEditor,
@@ -271,26 +260,5 @@ export function trainMalmen(
 ): LoopResult & { hparamsFile: string | null } {
   const ed = createMalmenEditor(model, h);
   const learner = malmenLearner(model, tok, ed, h, opts.data);
-  try {
-    const res = runMetaTraining(learner, {
-      outDir: opts.outDir,
-      maxIters: iterationsOf(h, h.n_edits, opts.data.train.length, opts.maxIters),
-      resume: opts.resume,
-      stopAfter: opts.stopAfter,
-      logInterval: h.log_interval,
-      valInterval: h.val_interval,
-      saveEvery: h.model_save_pt,
-      finalEval: h.final_eval,
-      fingerprint: trainingFingerprint("MALMEN", h, opts.data, model),
-      log: opts.log,
-      silent: opts.silent ?? h.silent,
-    });
-    const hparamsFile = res.archive
-      ? writeEditHparams(opts.outDir, "MALMEN", opts.rawHparams, learner.archiveName)
-      : null;
-    return { ...res, hparamsFile };
-  } finally {
-    learner.free();
-    freeMalmenEditor(ed);
-  }
+  return trainEditorNetwork(model, h, h.n_edits, learner, opts, () => freeMalmenEditor(ed));
 }

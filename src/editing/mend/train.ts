@@ -237,6 +237,55 @@ export function writeEditHparams(
   return path;
 }
 
+/** The hyper-parameters the shared training run reads (MEND's and MALMEN's files both have them). */
+interface TrainingHparams {
+  max_iters: number;
+  max_epochs: number | null;
+  log_interval: number;
+  val_interval: number;
+  model_save_pt: number;
+  final_eval: boolean;
+  silent: boolean;
+}
+
+/**
+ * Runs (or resumes) the meta-training of an editor network's learner and, when an archive was written,
+ * the edit hparams file naming it; frees the learner and calls `free` at the end. MEND and MALMEN differ
+ * only in the learner (which names the method) and the requests per iteration.
+ */
+export function trainEditorNetwork(
+  model: CausalLM,
+  h: TrainingHparams,
+  perIteration: number,
+  learner: MetaLearner & { free(): void },
+  opts: EditorTrainOptions,
+  free: () => void,
+): LoopResult & { hparamsFile: string | null } {
+  const alg = learner.method;
+  try {
+    const res = runMetaTraining(learner, {
+      outDir: opts.outDir,
+      maxIters: iterationsOf(h, perIteration, opts.data.train.length, opts.maxIters),
+      resume: opts.resume,
+      stopAfter: opts.stopAfter,
+      logInterval: h.log_interval,
+      valInterval: h.val_interval,
+      saveEvery: h.model_save_pt,
+      finalEval: h.final_eval,
+      fingerprint: trainingFingerprint(alg, h, opts.data, model),
+      log: opts.log,
+      silent: opts.silent ?? h.silent,
+    });
+    const hparamsFile = res.archive
+      ? writeEditHparams(opts.outDir, alg, opts.rawHparams, learner.archiveName)
+      : null;
+    return { ...res, hparamsFile };
+  } finally {
+    learner.free();
+    free();
+  }
+}
+
 /**
  * Trains (or resumes training) a MEND editor for `model` on `opts.data`, writing checkpoints, log.jsonl,
  * mend.safetensors and hparams.yaml to `opts.outDir`.
@@ -249,26 +298,5 @@ export function trainMend(
 ): LoopResult & { hparamsFile: string | null } {
   const ed = createMendEditor(model, h);
   const learner = mendLearner(model, tok, ed, h, opts.data);
-  try {
-    const res = runMetaTraining(learner, {
-      outDir: opts.outDir,
-      maxIters: iterationsOf(h, h.batch_size, opts.data.train.length, opts.maxIters),
-      resume: opts.resume,
-      stopAfter: opts.stopAfter,
-      logInterval: h.log_interval,
-      valInterval: h.val_interval,
-      saveEvery: h.model_save_pt,
-      finalEval: h.final_eval,
-      fingerprint: trainingFingerprint("MEND", h, opts.data, model),
-      log: opts.log,
-      silent: opts.silent ?? h.silent,
-    });
-    const hparamsFile = res.archive
-      ? writeEditHparams(opts.outDir, "MEND", opts.rawHparams, learner.archiveName)
-      : null;
-    return { ...res, hparamsFile };
-  } finally {
-    learner.free();
-    freeMendEditor(ed);
-  }
+  return trainEditorNetwork(model, h, h.batch_size, learner, opts, () => freeMendEditor(ed));
 }
