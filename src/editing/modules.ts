@@ -65,6 +65,18 @@ export const MODULE_TEMPLATES: Record<ModelType, ModuleTemplates> = {
 };
 
 /** The weight parameter of a module ("transformer.h.5.mlp.c_proj" -> "transformer.h.5.mlp.c_proj.weight"). */
+/**
+ * The module of an EasyEdit parameter name: "transformer.h[35].mlp.c_fc.weight" ->
+ * "transformer.h.35.mlp.c_fc" (EasyEdit's brackets_to_periods, a trailing .weight or .bias dropped;
+ * a module name is returned as it is).
+ */
+export function moduleOfParamName(name: string): string {
+  return name
+    .replace(/\[/g, ".")
+    .replace(/\]/g, "")
+    .replace(/\.(weight|bias)$/, "");
+}
+
 export function weightOf(module: string): string {
   return `${module}.weight`;
 }

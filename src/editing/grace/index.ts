@@ -34,6 +34,7 @@ import type { EditContext, EditMethod, EditResult } from "../editor.js";
 import { fillPrompt, type EditRequest } from "../request.js";
 import { HparamsError, parseHparams, type Schema } from "../hparams.js";
 import { withAdaptors } from "../journal.js";
+import { moduleOfParamName } from "../modules.js";
 import { targetNll, targetTokens } from "../lora/loss.js";
 import {
   GRACE_KIND,
@@ -95,8 +96,7 @@ export const GRACE_SCHEMA: Schema = {
 
 /** "transformer.h[35].mlp.c_fc.weight" -> "transformer.h.35.mlp.c_fc" (EasyEdit's brackets_to_periods). */
 export function graceModule(innerParam: string): string {
-  const dotted = innerParam.replace(/\[/g, ".").replace(/\]/g, "");
-  return /\.(weight|bias)$/.test(dotted) ? dotted.replace(/\.(weight|bias)$/, "") : dotted;
+  return moduleOfParamName(innerParam);
 }
 
 function parse(raw: Record<string, unknown>, where: string, model: CausalLM): GraceHparams {

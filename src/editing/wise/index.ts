@@ -52,6 +52,7 @@ import { HparamsError, parseHparams, type Schema } from "../hparams.js";
 import { withAdaptors, type AdaptorEntry } from "../journal.js";
 import { targetTokens } from "../lora/loss.js";
 import { rightPadIds } from "../repr.js";
+import { moduleOfParamName } from "../modules.js";
 import { EarlyStopMeter, ftLoss, maskedRowMean, routingLoss } from "./loss.js";
 import { MERGE_ALGS, mergeShards, type MergeAlg } from "./merge.js";
 import {
@@ -156,8 +157,7 @@ export const WISE_SCHEMA: Schema = {
 
 /** "transformer.h[8].mlp.c_fc.weight" -> "transformer.h.8.mlp.c_fc" (EasyEdit brackets_to_periods). */
 export function wiseModule(innerParam: string): string {
-  const dotted = innerParam.replace(/\[/g, ".").replace(/\]/g, "");
-  return dotted.replace(/\.(weight|bias)$/, "");
+  return moduleOfParamName(innerParam);
 }
 
 function parse(raw: Record<string, unknown>, where: string, model: CausalLM): WiseHparams {
