@@ -68,7 +68,7 @@ export async function reportRun(
     throw new Error(`${runDir}: no results.sqlite (not a run folder, or nothing finished yet)`);
   const store = await ResultsStore.open(path);
   try {
-    const rows: ResultRow[] = store.rows().map(({ track: _t, modelHash: _m, dataHash: _d, ...r }) => r);
+    const rows: ResultRow[] = store.resultRows();
     const units = store.units();
     const spec = JSON.parse(store.getMeta("spec") ?? "{}") as Record<string, unknown>;
     const prov = JSON.parse(store.getMeta("provenance") ?? "{}") as Record<string, unknown>;

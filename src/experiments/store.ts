@@ -186,6 +186,11 @@ export class ResultsStore {
     });
   }
 
+  /** The rows as reports take them (ResultRow: without the track and the hashes). */
+  resultRows(): ResultRow[] {
+    return this.rows().map(({ track: _t, modelHash: _m, dataHash: _d, ...r }) => r);
+  }
+
   getPre(model: string, dataHash: string, caseId: number): unknown {
     const r = this.db.exec(
       "SELECT metrics FROM pre_cases WHERE model = ? AND data_hash = ? AND case_id = ?",

@@ -166,7 +166,7 @@ export async function collectRows(out: string, members: { name: string }[]): Pro
     if (!existsSync(path)) continue;
     const store = await ResultsStore.open(path);
     try {
-      for (const { track: _t, modelHash: _h, dataHash: _d, ...r } of store.rows()) rows.push(r);
+      rows.push(...store.resultRows());
     } finally {
       store.close();
     }
