@@ -9,12 +9,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join, resolve } from "node:path";
 import * as torch from "../torch/index.js";
 import { loadModel } from "../models/load.js";
+import type { CausalLM } from "../models/model.js";
 import { saveCheckpoint } from "../models/save.js";
 import { Tokenizer, loadTokenizer } from "../models/tokenizer/index.js";
 import { sha256 } from "../util/hash.js";
 import { cacheDir } from "../util/paths.js";
 import { formatDuration } from "../util/progress.js";
-import { TASK_NAMES, buildWorld, type WorldData, type WorldOptions } from "../world/index.js";
+import { TASK_NAMES, buildWorld, type TaskItem, type WorldData, type WorldOptions } from "../world/index.js";
 import { writeWorld } from "../world/export.js";
 import { Rng } from "../world/rng.js";
 import { tokenizerConfigFor, trainByteLevelBpe } from "./bpe.js";
@@ -209,19 +210,34 @@ export function evaluateCheckpoint(
   log: (l: string) => void = () => {},
 ): Record<string, TaskScore> {
   const model = loadModel(dir);
-  const tok = loadTokenizer(dir);
-  const scores: Record<string, TaskScore> = {};
   try {
-    for (const task of TASK_NAMES) {
-      const t = performance.now();
-      const s = evaluateTask(model, tok, task, data.tasks[task].test);
-      scores[task] = s;
-      log(
-        `eval ${task}: ${(100 * s.accuracy).toFixed(1)}% of ${s.n} (${((performance.now() - t) / 1000).toFixed(1)}s)`,
-      );
-    }
+    return scoreWorldTasks(model, loadTokenizer(dir), data, log);
   } finally {
     model.free();
+  }
+}
+
+/**
+ * Scores a model on every world task's held-out items. With `wrap` (a chat format), every item's
+ * prompts are rewritten first and the `facts` probe, raw text by definition, is left out.
+ */
+export function scoreWorldTasks(
+  model: CausalLM,
+  tok: Tokenizer,
+  data: WorldData,
+  log: (l: string) => void = () => {},
+  wrap?: { name: string; item: (it: TaskItem) => TaskItem },
+): Record<string, TaskScore> {
+  const scores: Record<string, TaskScore> = {};
+  for (const task of TASK_NAMES) {
+    if (wrap && task === "facts") continue;
+    const t = performance.now();
+    const items = data.tasks[task].test;
+    const s = evaluateTask(model, tok, task, wrap ? items.map(wrap.item) : items);
+    scores[task] = s;
+    log(
+      `eval ${wrap ? `${wrap.name} ` : ""}${task}: ${(100 * s.accuracy).toFixed(1)}% of ${s.n} (${((performance.now() - t) / 1000).toFixed(1)}s)`,
+    );
   }
   return scores;
 }

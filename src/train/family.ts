@@ -31,8 +31,8 @@ import { formatDuration } from "../util/progress.js";
 import { TASK_NAMES, buildWorld, type TaskItem, type TaskName, type WorldData } from "../world/index.js";
 import { Rng } from "../world/rng.js";
 import { PackedBatches } from "./data.js";
-import { DEMO_RECIPE, trainDemo, type DemoRecipe } from "./demo.js";
-import { evaluateTask, type TaskScore } from "./evaluate.js";
+import { DEMO_RECIPE, scoreWorldTasks, trainDemo, type DemoRecipe } from "./demo.js";
+import type { TaskScore } from "./evaluate.js";
 import { Trainer } from "./trainer.js";
 
 export const FAMILY_SIZES = {
@@ -293,18 +293,9 @@ export function evaluateMember(
   const model = loadModel(dir);
   const tok = loadTokenizer(dir);
   try {
-    const run = (wrap: boolean) => {
-      const out: Record<string, TaskScore> = {};
-      for (const task of TASK_NAMES) {
-        if (wrap && task === "facts") continue; // the knowledge probe is raw text by definition
-        const items = data.tasks[task].test;
-        const s = evaluateTask(model, tok, task, wrap ? items.map(chatItem) : items);
-        out[task] = s;
-        log(`eval ${wrap ? "chat " : ""}${task}: ${(100 * s.accuracy).toFixed(1)}% of ${s.n}`);
-      }
-      return out;
-    };
-    return chat ? { raw: run(false), chat: run(true) } : { raw: run(false) };
+    const raw = scoreWorldTasks(model, tok, data, log);
+    if (!chat) return { raw };
+    return { raw, chat: scoreWorldTasks(model, tok, data, log, { name: "chat", item: chatItem }) };
   } finally {
     model.free();
   }
