@@ -5,9 +5,10 @@
  *  - generation on gsm8k_cot_hub prompts (the 8-shot chain-of-thought prompt + the first 8 test (EDITEVAL_BENCH_QUESTIONS)
  *    questions, tokenized with the fixture tokenizer, left-truncated to leave room for the new tokens),
  *    one batch of all of them, greedy, no EOS: the full prompts (prefix re-encoded per question), the prefix
- *    encoded once and its KV cache shared by every row (KVCache.sharing), and Python's twin
- *    (prefix_torch.py: transformers' generate loop in plain PyTorch, since Python transformers is not
- *    installed here) on the same token ids; all three must give the same tokens.
+ *    encoded once and its KV cache shared by every row (KVCache.sharing), Python's twin
+ *    (prefix_torch.py: transformers' generate loop in plain PyTorch, Debian's python3-torch) and
+ *    transformers' own generate (prefix_hf.py, in bench/.venv-hf made by bench/setup-transformers.sh)
+ *    on the same token ids; all must give the same tokens.
  */
 import * as torch from "../src/torch/index.js";
 import { loadModel } from "../src/models/load.js";
@@ -127,35 +128,61 @@ export function gsm8kGeneration(model: CausalLM, dir: string, quick: boolean): R
   res["speed-up of prefix reuse (x)"] = fullS / sharedS;
   res["prefix reuse = full prompts, token for token (1 = yes)"] = same ? 1 : 0;
 
-  const python = process.env.EDITEVAL_BENCH_PYTHON ?? "/usr/bin/python3";
-  if (!existsSync(python)) {
-    console.log(`  (no ${python}: the PyTorch comparison is skipped)`);
-    return res;
-  }
   const tmp = mkdtempSync(join(tmpdir(), "ee-prefix-"));
   try {
     const job = join(tmp, "job.json");
     writeFileSync(job, JSON.stringify({ prompts, new_tokens: newTokens, pad: 0 }));
-    const r = spawnSync(python, [join(benchSrc, "prefix_torch.py"), dir, job], {
-      encoding: "utf8",
-      maxBuffer: 1 << 26,
-      env: { ...process.env, OMP_NUM_THREADS: String(torch.getNumThreads()) },
-    });
-    if (r.status !== 0) {
-      console.log(`  Python side failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
-      return res;
-    }
-    const out = JSON.parse(r.stdout.trim().split("\n").pop() as string) as {
-      torch: string;
-      results: Record<string, number>;
-      tokens: number[][];
+    const runPython = (python: string, script: string, what: string) => {
+      if (!existsSync(python)) {
+        console.log(`  (no ${python}: the ${what} comparison is skipped)`);
+        return null;
+      }
+      const r = spawnSync(python, [join(benchSrc, script), dir, job], {
+        encoding: "utf8",
+        maxBuffer: 1 << 26,
+        env: { ...process.env, OMP_NUM_THREADS: String(torch.getNumThreads()) },
+      });
+      if (r.status !== 0) {
+        console.log(`  ${what} side failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+        return null;
+      }
+      const out = JSON.parse(r.stdout.trim().split("\n").pop() as string) as {
+        torch: string;
+        transformers?: string;
+        threads?: number;
+        results: Record<string, number>;
+        tokens: number[][];
+      };
+      const agree = out.tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(full[i])).length;
+      return { out, rate: Object.values(out.results)[0] as number, agree };
     };
-    const pyRate = Object.values(out.results)[0] as number;
-    const agree = out.tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(full[i])).length;
-    console.log(`  PyTorch ${out.torch} greedy loop: ${agree}/${prompts.length} rows give the same tokens`);
-    res[`PyTorch ${out.torch} greedy loop with KV cache, full prompts (tokens/s)`] = pyRate;
-    res["EditEval prefix shared / PyTorch full prompts (x)"] = n / sharedS / pyRate;
-    res["EditEval full prompts / PyTorch full prompts (x)"] = n / fullS / pyRate;
+    // plain PyTorch (Debian's python3-torch): transformers' greedy loop written out
+    const pt = runPython(
+      process.env.EDITEVAL_BENCH_PYTHON ?? "/usr/bin/python3",
+      "prefix_torch.py",
+      "PyTorch",
+    );
+    if (pt) {
+      console.log(
+        `  PyTorch ${pt.out.torch} greedy loop: ${pt.agree}/${prompts.length} rows give the same tokens`,
+      );
+      res[`PyTorch ${pt.out.torch} greedy loop with KV cache, full prompts (tokens/s)`] = pt.rate;
+      res["EditEval prefix shared / PyTorch full prompts (x)"] = n / sharedS / pt.rate;
+      res["EditEval full prompts / PyTorch full prompts (x)"] = n / fullS / pt.rate;
+    }
+    // transformers' own generate (bench/setup-transformers.sh makes bench/.venv-hf)
+    const hf = runPython(
+      process.env.EDITEVAL_BENCH_HF_PYTHON ?? join(benchSrc, ".venv-hf", "bin", "python"),
+      "prefix_hf.py",
+      "transformers",
+    );
+    if (hf) {
+      const name = `transformers ${hf.out.transformers} (torch ${hf.out.torch}, ${hf.out.threads} threads)`;
+      console.log(`  ${name} generate: ${hf.agree}/${prompts.length} rows give the same tokens`);
+      res[`${name} generate, full prompts (tokens/s)`] = hf.rate;
+      res["EditEval prefix shared / transformers generate (x)"] = n / sharedS / hf.rate;
+      res["EditEval full prompts / transformers generate (x)"] = n / fullS / hf.rate;
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

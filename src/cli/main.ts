@@ -15,7 +15,8 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   score: { summary: "log-likelihood of a continuation given a context", run: scoreCommand },
   tokenize: { summary: "token ids of a text", run: tokenizeCommand },
   edit: {
-    summary: "edit a checkpoint (ROME, MEMIT, AlphaEdit, FT, GRACE, WISE, SERAC, MEND, ...: editeval edit --help)",
+    summary:
+      "edit a checkpoint (ROME, MEMIT, AlphaEdit, FT, GRACE, WISE, SERAC, MEND, ...: editeval edit --help)",
     run: editCommand,
   },
   "edit-eval": {
