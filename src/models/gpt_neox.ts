@@ -26,6 +26,7 @@ import {
   type CausalLM,
   type ForwardInputs,
   type ForwardOutput,
+  headInput,
 } from "./model.js";
 
 const { F } = torch;
@@ -184,7 +185,7 @@ export const gptNeox: Architecture = {
     }
     h = ln("gpt_neox.final_layer_norm", h);
     if (inp.outputHiddenStates) hidden.push(h);
-    const last = inp.lastOnly ? h.narrow(1, T - 1, 1) : h;
+    const last = headInput(h, inp);
     const logits = model.module("embed_out", last, (x) => F.linear(x, P("embed_out.weight")));
     return inp.outputHiddenStates ? { logits, hiddenStates: hidden } : { logits };
   },

@@ -24,6 +24,7 @@ import {
   type CausalLM,
   type ForwardInputs,
   type ForwardOutput,
+  headInput,
 } from "./model.js";
 
 const { F } = torch;
@@ -172,7 +173,7 @@ export const gptj: Architecture = {
       F.layerNorm(x, [d], P("transformer.ln_f.weight"), P("transformer.ln_f.bias"), c.normEps),
     );
     if (inp.outputHiddenStates) hidden.push(h);
-    const last = inp.lastOnly ? h.narrow(1, T - 1, 1) : h;
+    const last = headInput(h, inp);
     const logits = model.module("lm_head", last, (x) =>
       F.linear(x, P("lm_head.weight"), opt("lm_head.bias")),
     );

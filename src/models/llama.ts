@@ -28,6 +28,7 @@ import {
   type CausalLM,
   type ForwardInputs,
   type ForwardOutput,
+  headInput,
 } from "./model.js";
 
 const { F } = torch;
@@ -242,7 +243,7 @@ function makeArchitecture(modelType: ModelType): Architecture {
       }
       h = model.module("model.norm", h, (x) => F.rmsNorm(x, P("model.norm.weight"), c.normEps));
       if (inp.outputHiddenStates) hidden.push(h);
-      const last = inp.lastOnly ? h.narrow(1, T - 1, 1) : h;
+      const last = headInput(h, inp);
       const logits = model.module("lm_head", last, (x) => F.linear(x, P("lm_head.weight")));
       return inp.outputHiddenStates ? { logits, hiddenStates: hidden } : { logits };
     },

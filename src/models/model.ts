@@ -23,15 +23,33 @@ export interface ForwardInputs {
   /** compute logits only for the last position (generation) */
   lastOnly?: boolean;
   /**
+   * compute logits only at these (row, position) pairs (int64 [N] each): the logits are [1, N, V]. For
+   * losses that read a few positions of long prompts (the value optimisation of ROME and MEMIT): the
+   * vocabulary projection of the other positions is skipped; each selected row is bit-identical.
+   */
+  logitsAt?: { rows: Tensor; positions: Tensor } | null;
+  /**
    * token ids of the positions already in the cache ([B, Tpast], or [1, Tpast] shared by every row),
    * aligned with the attention mask's first Tpast columns. The architectures ignore it; a model-level
    * hook that answers from whole sequences (see `activeForwards`) reads it. generate() passes it.
    */
   pastIds?: Tensor | null;
+  /**
+   * Start at block `layer` with its input given (`hidden` [B, T, d], what that block received in an
+   * earlier forward of the same inputs): the blocks before it are skipped. For optimisations that change
+   * nothing below a layer (ROME's and MEMIT's value optimisation) and re-run the same prompts at every
+   * step; the result is bit-identical to the full forward. Not with a cache or outputHiddenStates.
+   */
+  resumeAt?: { layer: number; hidden: Tensor } | null;
+  /**
+   * Keep block `layer`'s input (before any hook on that block) in `hidden`: what resumeAt takes later.
+   * The tensor is detached and kept (outlives the forward): the caller frees it.
+   */
+  captureAt?: { layer: number; hidden: Tensor | null } | null;
 }
 
 export interface ForwardOutput {
-  /** [B, T, V] (or [B, 1, V] with lastOnly) */
+  /** [B, T, V] (or [B, 1, V] with lastOnly, [1, N, V] with logitsAt) */
   logits: Tensor;
   /** transformers' output_hidden_states: L + 1 tensors [B, T, d]; [L] is after the final norm */
   hiddenStates?: Tensor[];
@@ -228,6 +246,16 @@ export class CausalLM {
    * keeps what backward needs by itself).
    */
   block(name: string, input: Tensor, fn: (x: Tensor) => Tensor): Tensor {
+    const inputs = this.activeForwards[this.activeForwards.length - 1];
+    const resume = inputs?.resumeAt;
+    if (resume) {
+      const layer = blockIndex(name);
+      if (layer < resume.layer) return input; // skipped: the resumed block's input replaces its output
+      if (layer === resume.layer) input = resume.hidden;
+    }
+    const capture = inputs?.captureAt;
+    if (capture && capture.hidden === null && blockIndex(name) === capture.layer)
+      capture.hidden = torch.noGrad(() => input.detach().clone().keep());
     return torch.scope(() => this.module(name, input, fn));
   }
 
@@ -240,6 +268,20 @@ export class CausalLM {
       throw new Error(
         `forward: inputIds must be [batch, tokens], got shape [${inputs.inputIds.shape.join(", ")}]`,
       );
+    if (inputs.resumeAt) {
+      const { layer, hidden } = inputs.resumeAt;
+      if (inputs.cache || inputs.outputHiddenStates)
+        throw new Error("forward: resumeAt cannot be combined with a cache or outputHiddenStates");
+      if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers)
+        throw new Error(
+          `forward: resumeAt.layer ${layer} is not a layer of this ${this.config.numLayers}-layer model`,
+        );
+      const [b, t] = inputs.inputIds.shape as [number, number];
+      if (hidden.ndim !== 3 || hidden.size(0) !== b || hidden.size(1) !== t)
+        throw new Error(
+          `forward: resumeAt.hidden has shape [${hidden.shape.join(", ")}], expected [${b}, ${t}, ${this.config.hiddenSize}]`,
+        );
+    }
     this.activeForwards.push(inputs);
     try {
       return torch.scope(() => this.arch.forward(this, inputs));
@@ -290,4 +332,17 @@ export function positionsFromMask(attentionMask: Tensor, pastLen: number, queryL
   const m = attentionMask.to("int64");
   const pos = m.cumsum(-1).sub(1).maskedFill(m.eq(0), 1);
   return pos.narrow(1, pastLen, queryLen);
+}
+
+/** The layer index of a block name ("transformer.h.7", "model.layers.7"): its last number. */
+export function blockIndex(name: string): number {
+  const m = /\.(\d+)$/.exec(name);
+  if (!m) throw new Error(`blockIndex: ${JSON.stringify(name)} does not end with a layer number`);
+  return Number(m[1]);
+}
+
+/** What the vocabulary projection reads: every position, the last one (lastOnly) or the selected ones (logitsAt). */
+export function headInput(h: Tensor, inp: ForwardInputs): Tensor {
+  if (inp.logitsAt) return h.index(inp.logitsAt.rows, inp.logitsAt.positions).unsqueeze(0);
+  return inp.lastOnly ? h.narrow(1, h.size(1) - 1, 1) : h;
 }

@@ -154,3 +154,105 @@ test("hooks: reading a module's input, patching its output with gradients flowin
   assert.equal(m.hooks.size, 0);
   m.free();
 });
+
+test("resumeAt: a forward resumed at a block from its captured input equals the full forward bit for bit, gradients included", () => {
+  for (const fixture of ["gpt2-tiny", "llama-tiny"]) {
+    const m = loadModel(join(FIXTURES, fixture));
+    torch.scope(() => {
+      const ids = torch.tensor(
+        [
+          [5, 9, 2, 7, 1],
+          [3, 3, 8, 0, 0],
+        ],
+        { dtype: "int64" },
+      );
+      const mask = torch.tensor([
+        [1, 1, 1, 1, 1],
+        [1, 1, 1, 0, 0],
+      ]);
+      const mlp = fixture === "gpt2-tiny" ? "transformer.h.1.mlp" : "model.layers.1.mlp";
+      const run = (inputs: {
+        resumeAt?: { layer: number; hidden: torch.Tensor } | null;
+        captureAt?: { layer: number; hidden: torch.Tensor | null };
+      }) => {
+        const delta = torch.full([m.config.hiddenSize], 0.5, { requiresGrad: true });
+        const logits = m.withHooks(
+          [{ module: mlp, where: "output", hook: (y) => y.add(delta) }],
+          () => m.forward({ inputIds: ids, attentionMask: mask, ...inputs }).logits,
+        );
+        logits.logSoftmax(-1).index(0, 2, 4).backward();
+        return { logits: logits.toNumbers(), grad: (delta.grad as torch.Tensor).toNumbers() };
+      };
+      const capture = { layer: 1, hidden: null as torch.Tensor | null };
+      const full = run({ captureAt: capture });
+      const hidden = capture.hidden as unknown as torch.Tensor;
+      assert.deepEqual(hidden.shape, [2, 5, m.config.hiddenSize]);
+      const resumed = run({ resumeAt: { layer: 1, hidden } });
+      assert.equal(maxAbsDiff(resumed.logits, full.logits), 0, fixture);
+      assert.equal(maxAbsDiff(resumed.grad, full.grad), 0, fixture);
+      // the input it starts from matters: another hidden gives other logits
+      const other = run({ resumeAt: { layer: 1, hidden: hidden.mul(2) } });
+      assert.ok(maxAbsDiff(other.logits, full.logits) > 1e-3, fixture);
+      hidden.free();
+      assert.throws(
+        () =>
+          m.forward({
+            inputIds: ids,
+            resumeAt: { layer: 9, hidden: torch.zeros([2, 5, m.config.hiddenSize]) },
+          }),
+        /resumeAt.layer 9 is not a layer of this/,
+      );
+      assert.throws(
+        () =>
+          m.forward({
+            inputIds: ids,
+            resumeAt: { layer: 1, hidden: torch.zeros([2, 4, m.config.hiddenSize]) },
+          }),
+        /resumeAt.hidden has shape \[2, 4, \d+\], expected \[2, 5, \d+\]/,
+      );
+    });
+    m.free();
+  }
+});
+
+test("logitsAt: the vocabulary projection at selected (row, position) pairs equals those rows of the full logits", () => {
+  for (const fixture of ["gpt2-tiny", "llama-tiny"]) {
+    const m = loadModel(join(FIXTURES, fixture));
+    torch.scope(() => {
+      const ids = torch.tensor(
+        [
+          [5, 9, 2, 7, 1],
+          [3, 3, 8, 0, 0],
+        ],
+        { dtype: "int64" },
+      );
+      const mask = torch.tensor([
+        [1, 1, 1, 1, 1],
+        [1, 1, 1, 0, 0],
+      ]);
+      const full = m.forward({ inputIds: ids, attentionMask: mask }).logits;
+      const pairs = [
+        [0, 4],
+        [1, 2],
+        [0, 0],
+      ];
+      const rows = torch.tensor(
+        pairs.map((p) => p[0] as number),
+        { dtype: "int64" },
+      );
+      const positions = torch.tensor(
+        pairs.map((p) => p[1] as number),
+        { dtype: "int64" },
+      );
+      const sel = m.forward({ inputIds: ids, attentionMask: mask, logitsAt: { rows, positions } }).logits;
+      assert.deepEqual(sel.shape, [1, 3, m.config.vocabSize]);
+      pairs.forEach(([r, p], i) =>
+        assert.ok(
+          maxAbsDiff(sel.index(0, i).toNumbers(), full.index(r as number, p as number).toNumbers()) < 1e-6,
+          `${fixture} pair ${i}`,
+        ),
+      );
+    });
+    m.free();
+  }
+});

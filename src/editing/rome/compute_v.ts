@@ -127,13 +127,42 @@ function optimiseDeltasInner(
     });
     const tgt = torch.tensor(targets, { dtype: "int64" });
     const tgtMask = tgt.ne(-100).to("float32");
-    const tgtIdx = torch.where(tgt.ne(-100), tgt, 0);
+    // the logits the loss reads: each rewriting prompt's target positions, then each KL prompt's
+    // subject token (the vocabulary projection of every other position is skipped)
+    const tgtRowsList: number[] = [];
+    const tgtPosList: number[] = [];
+    rewriting.forEach((_, i) =>
+      targetIds.forEach((_t, k) => {
+        tgtRowsList.push(i);
+        tgtPosList.push((lengths[i] as number) - targetIds.length + k);
+      }),
+    );
+    const nTgt = tgtRowsList.length;
+    const nKl = all.length - rewriting.length;
+    const tgtRows = torch.tensor(tgtRowsList, { dtype: "int64" });
+    const tgtPos = torch.tensor(tgtPosList, { dtype: "int64" });
+    const tgtIds = torch.tensor(
+      rewriting.flatMap(() => targetIds),
+      { dtype: "int64" },
+    );
+    const logitsAt = {
+      rows: torch.cat([tgtRows, torch.arange(rewriting.length, all.length)]),
+      positions: torch.cat([tgtPos, torch.tensor(lookup.slice(rewriting.length), { dtype: "int64" })]),
+    };
+    // per-position values back in the [prompts, width] layout the reference sums over (zeros elsewhere)
+    const spread = (v: Tensor) =>
+      torch.zeros([rewriting.length, width], { dtype: v.dtype }).indexPut_([tgtRows, tgtPos], v);
+    // a hook on the vocabulary projection (SERAC's or IKE's router) sees whole sequences: then every
+    // position's logits are computed and the pairs picked afterwards
+    const headHooked = ["lm_head", "embed_out"].some((n) => model.hooks.has(n));
     const rows = torch.arange(all.length);
     const pos = torch.tensor(lookup, { dtype: "int64" });
-    const klRows = torch.arange(rewriting.length, all.length);
-    const klPos = torch.tensor(lookup.slice(rewriting.length), { dtype: "int64" });
 
     const d = model.config.hiddenSize;
+    // Nothing below the first edited block changes during the optimisation: its input is captured in
+    // the first iteration and the later ones resume there (bit-identical, fewer layers run per step).
+    const resume = firstBlock(modules);
+    let resumeHidden: Tensor | null = null;
     const deltas = modules.map(() => torch.zeros([d], { requiresGrad: true }).keep());
     // PMET passes [delta_mlp, delta_attn] to Adam in that order; the order does not change Adam's result
     const opt = new torch.optim.Adam(deltas, { lr: h.v_lr });
@@ -162,14 +191,27 @@ function optimiseDeltasInner(
               return out.add(add);
             },
           }));
-          const logits = model.withHooks(
+          const capture = resume !== null && resumeHidden === null ? { layer: resume, hidden: null } : null;
+          const resumeAt =
+            resume !== null && resumeHidden !== null ? { layer: resume, hidden: resumeHidden } : null;
+          const out = model.withHooks(
             hooks,
-            () => model.forward({ inputIds: ids, attentionMask: mask }).logits,
+            () =>
+              model.forward({
+                inputIds: ids,
+                attentionMask: mask,
+                captureAt: capture,
+                resumeAt,
+                logitsAt: headHooked ? null : logitsAt,
+              }).logits,
           );
-          const klLogProbs = logits.index(klRows, klPos).logSoftmax(-1);
+          if (capture) resumeHidden = capture.hidden;
+          // [selected pairs, V]
+          const logits = headHooked ? out.index(logitsAt.rows, logitsAt.positions) : out.squeeze(0);
+          const klLogProbs = logits.narrow(0, nTgt, nKl).logSoftmax(-1);
           if (klInit === null) klInit = klLogProbs.detach().clone().keep();
-          const logProbs = logits.narrow(0, 0, rewriting.length).logSoftmax(2);
-          const picked = logProbs.gather(2, tgtIdx.unsqueeze(2)).squeeze(2);
+          const logProbs = logits.narrow(0, 0, nTgt).logSoftmax(-1);
+          const picked = spread(logProbs.gather(1, tgtIds.unsqueeze(1)).squeeze(1));
           const nllEach = picked.mul(tgtMask).sum(1).neg().div(targetIds.length);
           const nll = nllEach.mean().mul(nllFactor);
           const kl = F.klDiv(klInit as unknown as Tensor, klLogProbs, {
@@ -196,7 +238,13 @@ function optimiseDeltasInner(
             // prob = mean exp(-nll_r); max_prob = mean exp(mean over targets of max log-prob): equal when
             // the target is the argmax at every target position of every rewriting prompt
             const prob = nllEach.neg().exp().mean().item();
-            const best = logProbs.amax(2).mul(tgtMask).sum(1).div(targetIds.length).exp().mean().item();
+            const best = spread(logProbs.amax(1))
+              .mul(tgtMask)
+              .sum(1)
+              .div(targetIds.length)
+              .exp()
+              .mean()
+              .item();
             if (best === prob) {
               nllFactor = 0.1 * pmet.nllLossFactor;
               if (kl.item() <= 0.01) return true;
@@ -231,6 +279,7 @@ function optimiseDeltasInner(
       opt.free();
       for (const t of deltas) t.free();
       (klInit as Tensor | null)?.free();
+      (resumeHidden as Tensor | null)?.free();
     }
   });
 }
@@ -270,4 +319,19 @@ export function computeV(
     const wk = torch.stack(outs).mean(0);
     return target.to("float32").sub(wk).div(k.dot(u));
   });
+}
+
+/**
+ * The layer of the first of the modules ("transformer.h.8.mlp", "model.layers.8" -> 8), or null when a
+ * module's name carries no layer number (then every step runs the whole model).
+ */
+function firstBlock(modules: string[]): number | null {
+  let best: number | null = null;
+  for (const m of modules) {
+    const match = /\.(\d+)(\.|$)/.exec(m);
+    if (!match) return null;
+    const layer = Number(match[1]);
+    if (best === null || layer < best) best = layer;
+  }
+  return best;
 }
