@@ -320,7 +320,9 @@ export function evaluateLM(lm: LM, taskNames: string[] | string, opts: EvaluateO
         }
       } else if (t.outputType === "loglikelihood") {
         p.ll.push(llReqs.length);
-        llReqs.push({ context: inst.context, continuation: delim + String(t.docToTarget(d)) });
+        // lm-eval's construct_requests: (ctx, doc_to_target(doc)), no delimiter for this output type (a
+        // task puts its own space in the target, as lambada's "{{' '+text.split(' ')[-1]}}")
+        llReqs.push({ context: inst.context, continuation: String(t.docToTarget(d)) });
       } else if (t.outputType === "generate_until") {
         p.gen = genReqs.length;
         genReqs.push({ context: inst.context, ...genKwargs(t, d) });

@@ -25,7 +25,9 @@ export interface ForwardInputs {
   /**
    * compute logits only at these (row, position) pairs (int64 [N] each): the logits are [1, N, V]. For
    * losses that read a few positions of long prompts (the value optimisation of ROME and MEMIT): the
-   * vocabulary projection of the other positions is skipped; each selected row is bit-identical.
+   * vocabulary projection of the other positions is skipped (the same values as those rows of the full
+   * logits up to the BLAS's rounding for another matrix shape; tests compare). With a hook on the
+   * projection every position is projected and the pairs picked afterwards.
    */
   logitsAt?: { rows: Tensor; positions: Tensor } | null;
   /**
@@ -277,10 +279,22 @@ export class CausalLM {
           `forward: resumeAt.layer ${layer} is not a layer of this ${this.config.numLayers}-layer model`,
         );
       const [b, t] = inputs.inputIds.shape as [number, number];
-      if (hidden.ndim !== 3 || hidden.size(0) !== b || hidden.size(1) !== t)
+      if (
+        hidden.ndim !== 3 ||
+        hidden.size(0) !== b ||
+        hidden.size(1) !== t ||
+        hidden.size(2) !== this.config.hiddenSize
+      )
         throw new Error(
           `forward: resumeAt.hidden has shape [${hidden.shape.join(", ")}], expected [${b}, ${t}, ${this.config.hiddenSize}]`,
         );
+    }
+    if (inputs.logitsAt && (this.hooks.has("lm_head") || this.hooks.has("embed_out"))) {
+      // a hook on the vocabulary projection (SERAC's, IKE's router) reads whole sequences: project every
+      // position and pick the pairs afterwards
+      const { rows, positions } = inputs.logitsAt;
+      const out = this.forward({ ...inputs, logitsAt: null });
+      return { ...out, logits: out.logits.index(rows, positions).unsqueeze(0) };
     }
     this.activeForwards.push(inputs);
     try {

@@ -343,3 +343,47 @@ test("context templates: EasyEdit's count, 1 + sum of n_gen (n_gen // 5 samples 
   assert.equal(r.length, 6);
   m.free();
 });
+
+test("value optimisation: resuming at the edited layer and projecting only the loss's positions gives the losses and v* of whole passes", () => {
+  const model = loadModel(gpt2);
+  const tok = loadTokenizer(gpt2);
+  const ed = new Editor(model, tok, { corpus, log: () => undefined });
+  const h = rome.parseHparams(
+    {
+      layers: [1],
+      context_templates: ["{}", "A short story. {}", "Yesterday, {}"],
+      mom2_n_samples: 6,
+      v_num_grad_steps: 6,
+      kl_factor: 0.0625,
+    },
+    "test",
+    model,
+  );
+  const r = normalizeRequest({ ...request, targetNew: "the city of Rome" });
+  const run = () => {
+    const o = optimiseValue(ed.context(), r, 1, h, h.context_templates);
+    const out = { losses: o.losses, target: o.target.toNumbers() };
+    o.target.free();
+    o.vInit.free();
+    return out;
+  };
+  const fast = run();
+  // a no-op hook below the layer: every step runs the whole model (no resume), bit for bit the same
+  const noop = () => undefined;
+  const below = model.addHook("transformer.h.0.mlp", "output", noop);
+  const noResume = run();
+  assert.deepEqual(noResume.losses, fast.losses);
+  assert.deepEqual(noResume.target, fast.target);
+  // and one on the vocabulary projection: every position projected (the computation as the reference
+  // does it); the LM head's product over other rows rounds differently in the last bits
+  const head = model.addHook("lm_head", "output", noop);
+  const whole = run();
+  below.remove();
+  head.remove();
+  assert.equal(fast.losses.length, 6);
+  assert.ok(fast.losses[0]! > fast.losses.at(-1)!, "the loss falls");
+  assertClose(fast.losses, whole.losses, 1e-6, "losses");
+  assertClose(fast.target, whole.target, 1e-5, "v*");
+  ed.free();
+  model.free();
+});

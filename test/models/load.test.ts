@@ -252,6 +252,15 @@ test("logitsAt: the vocabulary projection at selected (row, position) pairs equa
           `${fixture} pair ${i}`,
         ),
       );
+      // with a hook on the projection, the hook sees every position and the pairs are picked afterwards
+      const head = fixture === "gpt2-tiny" ? "lm_head" : "lm_head";
+      const seen: number[][] = [];
+      const hooked = m.withHooks(
+        [{ module: head, where: "input", hook: (x) => void seen.push(x.shape) }],
+        () => m.forward({ inputIds: ids, attentionMask: mask, logitsAt: { rows, positions } }).logits,
+      );
+      assert.deepEqual(seen, [[2, 5, m.config.hiddenSize]]);
+      assert.equal(maxAbsDiff(hooked.index(0, 1).toNumbers(), full.index(1, 2).toNumbers()), 0);
     });
     m.free();
   }

@@ -152,16 +152,13 @@ function optimiseDeltasInner(
     // per-position values back in the [prompts, width] layout the reference sums over (zeros elsewhere)
     const spread = (v: Tensor) =>
       torch.zeros([rewriting.length, width], { dtype: v.dtype }).indexPut_([tgtRows, tgtPos], v);
-    // a hook on the vocabulary projection (SERAC's or IKE's router) sees whole sequences: then every
-    // position's logits are computed and the pairs picked afterwards
-    const headHooked = ["lm_head", "embed_out"].some((n) => model.hooks.has(n));
     const rows = torch.arange(all.length);
     const pos = torch.tensor(lookup, { dtype: "int64" });
 
     const d = model.config.hiddenSize;
     // Nothing below the first edited block changes during the optimisation: its input is captured in
     // the first iteration and the later ones resume there (bit-identical, fewer layers run per step).
-    const resume = firstBlock(modules);
+    const resume = firstBlock(modules, model);
     let resumeHidden: Tensor | null = null;
     const deltas = modules.map(() => torch.zeros([d], { requiresGrad: true }).keep());
     // PMET passes [delta_mlp, delta_attn] to Adam in that order; the order does not change Adam's result
@@ -170,6 +167,7 @@ function optimiseDeltasInner(
     let klInit: Tensor | null = null;
     let nllFactor = pmet?.nllLossFactor ?? 1;
     const losses: number[] = [];
+    let succeeded = false;
     try {
       for (let it = 0; it < h.v_num_grad_steps; it++) {
         opt.zeroGrad();
@@ -194,20 +192,17 @@ function optimiseDeltasInner(
           const capture = resume !== null && resumeHidden === null ? { layer: resume, hidden: null } : null;
           const resumeAt =
             resume !== null && resumeHidden !== null ? { layer: resume, hidden: resumeHidden } : null;
-          const out = model.withHooks(
-            hooks,
-            () =>
-              model.forward({
-                inputIds: ids,
-                attentionMask: mask,
-                captureAt: capture,
-                resumeAt,
-                logitsAt: headHooked ? null : logitsAt,
-              }).logits,
-          );
-          if (capture) resumeHidden = capture.hidden;
           // [selected pairs, V]
-          const logits = headHooked ? out.index(logitsAt.rows, logitsAt.positions) : out.squeeze(0);
+          let logits: Tensor;
+          try {
+            logits = model
+              .withHooks(hooks, () =>
+                model.forward({ inputIds: ids, attentionMask: mask, captureAt: capture, resumeAt, logitsAt }),
+              )
+              .logits.squeeze(0);
+          } finally {
+            if (capture) resumeHidden = capture.hidden;
+          }
           const klLogProbs = logits.narrow(0, nTgt, nKl).logSoftmax(-1);
           if (klInit === null) klInit = klLogProbs.detach().clone().keep();
           const logProbs = logits.narrow(0, 0, nTgt).logSoftmax(-1);
@@ -271,11 +266,14 @@ function optimiseDeltasInner(
           }),
         );
       }
-      return modules.map((_, m) => {
+      const done = modules.map((_, m) => {
         const v0 = inits[m] as unknown as Tensor;
         return { target: v0.add((deltas[m] as Tensor).detach()).keep(), vInit: v0, losses };
       });
+      succeeded = true;
+      return done;
     } finally {
+      if (!succeeded) for (const t of inits) (t as Tensor | null)?.free();
       opt.free();
       for (const t of deltas) t.free();
       (klInit as Tensor | null)?.free();
@@ -325,13 +323,22 @@ export function computeV(
  * The layer of the first of the modules ("transformer.h.8.mlp", "model.layers.8" -> 8), or null when a
  * module's name carries no layer number (then every step runs the whole model).
  */
-function firstBlock(modules: string[]): number | null {
+function firstBlock(modules: string[], model: EditContext["model"]): number | null {
+  const layerOf = (name: string) => {
+    const match = /\.(\d+)(\.|$)/.exec(name);
+    return match ? Number(match[1]) : null;
+  };
   let best: number | null = null;
   for (const m of modules) {
-    const match = /\.(\d+)(\.|$)/.exec(m);
-    if (!match) return null;
-    const layer = Number(match[1]);
+    const layer = layerOf(m);
+    if (layer === null) return null;
     if (best === null || layer < best) best = layer;
+  }
+  // a hook below that layer (an adaptor of an earlier edit, as MELO's) may pass state up within a pass:
+  // then every step runs the whole model
+  for (const name of model.hooks.keys()) {
+    const layer = layerOf(name);
+    if (best !== null && layer !== null && layer < best) return null;
   }
   return best;
 }
