@@ -155,21 +155,27 @@ test("hooks: reading a module's input, patching its output with gradients flowin
   m.free();
 });
 
+/** Two right-padded rows (5 and 3 real tokens) for the forward-option tests. */
+function rightPaddedPair(): { ids: torch.Tensor; mask: torch.Tensor } {
+  const ids = torch.tensor(
+    [
+      [5, 9, 2, 7, 1],
+      [3, 3, 8, 0, 0],
+    ],
+    { dtype: "int64" },
+  );
+  const mask = torch.tensor([
+    [1, 1, 1, 1, 1],
+    [1, 1, 1, 0, 0],
+  ]);
+  return { ids, mask };
+}
+
 test("resumeAt: a forward resumed at a block from its captured input equals the full forward bit for bit, gradients included", () => {
   for (const fixture of ["gpt2-tiny", "llama-tiny"]) {
     const m = loadModel(join(FIXTURES, fixture));
     torch.scope(() => {
-      const ids = torch.tensor(
-        [
-          [5, 9, 2, 7, 1],
-          [3, 3, 8, 0, 0],
-        ],
-        { dtype: "int64" },
-      );
-      const mask = torch.tensor([
-        [1, 1, 1, 1, 1],
-        [1, 1, 1, 0, 0],
-      ]);
+      const { ids, mask } = rightPaddedPair();
       const mlp = fixture === "gpt2-tiny" ? "transformer.h.1.mlp" : "model.layers.1.mlp";
       const run = (inputs: {
         resumeAt?: { layer: number; hidden: torch.Tensor } | null;
@@ -219,17 +225,7 @@ test("logitsAt: the vocabulary projection at selected (row, position) pairs equa
   for (const fixture of ["gpt2-tiny", "llama-tiny"]) {
     const m = loadModel(join(FIXTURES, fixture));
     torch.scope(() => {
-      const ids = torch.tensor(
-        [
-          [5, 9, 2, 7, 1],
-          [3, 3, 8, 0, 0],
-        ],
-        { dtype: "int64" },
-      );
-      const mask = torch.tensor([
-        [1, 1, 1, 1, 1],
-        [1, 1, 1, 0, 0],
-      ]);
+      const { ids, mask } = rightPaddedPair();
       const full = m.forward({ inputIds: ids, attentionMask: mask }).logits;
       const pairs = [
         [0, 4],
