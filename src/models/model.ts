@@ -9,6 +9,9 @@ import type { Tensor } from "../torch/index.js";
 import { KVCache } from "./layers.js";
 import type { ModelConfig } from "./config.js";
 
+/** The modules whose output is the logits, by family (GPT-NeoX: embed_out; the others: lm_head). */
+export const LOGITS_MODULES = ["lm_head", "embed_out"];
+
 export interface ForwardInputs {
   /** token ids [B, T] (int64) */
   inputIds: Tensor;
@@ -289,7 +292,7 @@ export class CausalLM {
           `forward: resumeAt.hidden has shape [${hidden.shape.join(", ")}], expected [${b}, ${t}, ${this.config.hiddenSize}]`,
         );
     }
-    if (inputs.logitsAt && (this.hooks.has("lm_head") || this.hooks.has("embed_out"))) {
+    if (inputs.logitsAt && LOGITS_MODULES.some((m) => this.hooks.has(m))) {
       // a hook on the vocabulary projection (SERAC's, IKE's router) reads whole sequences: project every
       // position and pick the pairs afterwards
       const { rows, positions } = inputs.logitsAt;

@@ -32,6 +32,7 @@
 import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";
 import type { CausalLM, ForwardInputs, Hook } from "../../models/model.js";
+import { LOGITS_MODULES } from "../../models/model.js";
 import type { KVCache } from "../../models/layers.js";
 import { loadTokenizer, type Tokenizer } from "../../models/tokenizer/index.js";
 
@@ -58,7 +59,7 @@ export interface Router {
 /** The module whose output is the logits (the router's hook point). */
 export function logitsModule(model: CausalLM): string {
   const names = model.moduleNames();
-  for (const m of ["lm_head", "embed_out"]) if (names.has(m)) return m;
+  for (const m of LOGITS_MODULES) if (names.has(m)) return m;
   throw new Error(`${model.config.modelType} model: no logits module (lm_head or embed_out) to hook`);
 }
 
